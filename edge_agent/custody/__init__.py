@@ -1,0 +1,44 @@
+"""Custody buffer: suit logs on the gateway disk, indexed in SQLite.
+
+See :mod:`edge_agent.custody.buffer` for the design and
+:mod:`edge_agent.custody.errors` for the exception tree.
+"""
+
+from .buffer import MAX_PULL_ATTEMPTS, CustodyBuffer
+from .errors import (
+    ChecksumMismatchError,
+    CustodyError,
+    CustodyStorageError,
+    IncompleteLogError,
+    InvalidTransitionError,
+    LogConflictError,
+    OffsetMismatchError,
+    QuarantinedLogError,
+    UnknownLogError,
+)
+from .record import LogRecord, PendingWork, QuarantineEntry, RetentionPolicy
+from .recovery import RecoveryReport
+from .states import ALLOWED_TRANSITIONS, LogState, WorkAction, next_action
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "MAX_PULL_ATTEMPTS",
+    "ChecksumMismatchError",
+    "CustodyBuffer",
+    "CustodyError",
+    "CustodyStorageError",
+    "IncompleteLogError",
+    "InvalidTransitionError",
+    "LogConflictError",
+    "LogRecord",
+    "LogState",
+    "OffsetMismatchError",
+    "PendingWork",
+    "QuarantineEntry",
+    "QuarantinedLogError",
+    "RecoveryReport",
+    "RetentionPolicy",
+    "UnknownLogError",
+    "WorkAction",
+    "next_action",
+]

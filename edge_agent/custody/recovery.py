@@ -1,0 +1,195 @@
+"""Bring the buffer back to a consistent state when it is opened.
+
+After a crash the disk may hold more than the index says (bytes written but
+not yet recorded, outputs of an unfinished processing run, temporary files,
+an interrupted quarantine). The index is the truth for states; the disk is
+trimmed to match it, never the other way round, and nothing that might be
+the only copy of a log is deleted: it is quarantined instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from .durable import fsync_dir, is_temp_file, truncate_durable
+from .index import update_log
+from .quarantine import QuarantineMove, carry_out, commit_entry, create_entry
+from .quarantine import finish_pending as finish_pending_quarantines
+from .states import LogState
+
+__all__ = ["LOGS_DIR", "OUTPUTS_DIR", "RecoveryReport", "recover"]
+
+_LOGGER = logging.getLogger(__name__)
+
+LOGS_DIR = "logs"
+OUTPUTS_DIR = "outputs"
+
+
+@dataclass
+class RecoveryReport:
+    """What start-up recovery changed on disk, for logs and tests."""
+
+    truncated_bytes: dict[str, int] = field(default_factory=dict)
+    restarted_pulls: list[str] = field(default_factory=list)
+    stale_outputs_removed: list[str] = field(default_factory=list)
+    missing_raw_quarantined: list[str] = field(default_factory=list)
+    orphans_quarantined: list[str] = field(default_factory=list)
+    orphans_removed: list[str] = field(default_factory=list)
+    temp_files_removed: int = 0
+    quarantines_finished: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Tell whether recovery had anything to repair."""
+        return any(
+            (
+                self.truncated_bytes,
+                self.restarted_pulls,
+                self.stale_outputs_removed,
+                self.missing_raw_quarantined,
+                self.orphans_quarantined,
+                self.orphans_removed,
+                self.temp_files_removed,
+                self.quarantines_finished,
+            )
+        )
+
+
+def _remove_temp_files(root: Path) -> int:
+    removed = 0
+    for folder in (root / LOGS_DIR, root / OUTPUTS_DIR):
+        for path in list(folder.rglob(".*")):
+            if path.is_file() and is_temp_file(path):
+                path.unlink()
+                fsync_dir(path.parent)
+                removed += 1
+    return removed
+
+
+def _recover_pulling(
+    db: sqlite_utils.Database,
+    root: Path,
+    row: dict[str, object],
+    report: RecoveryReport,
+) -> None:
+    log_id = str(row["log_id"])
+    raw = root / str(row["raw_relpath"])
+    durable = int(str(row["durable_offset"]))
+    if not raw.exists():
+        raw.touch()
+        fsync_dir(raw.parent)
+        update_log(db, log_id, expect_states=[LogState.PULLING], durable_offset=0)
+        report.restarted_pulls.append(log_id)
+        _LOGGER.warning("log %s: raw file was missing, pull restarts at 0", log_id)
+        return
+    size_bytes = raw.stat().st_size
+    if size_bytes > durable:
+        truncate_durable(raw, durable)
+        report.truncated_bytes[log_id] = size_bytes - durable
+        _LOGGER.warning(
+            "log %s: dropped %d bytes past the durable offset %d",
+            log_id,
+            size_bytes - durable,
+            durable,
+        )
+    elif size_bytes < durable:
+        # The file lost fsynced bytes (storage fault); resume where it ends.
+        update_log(
+            db, log_id, expect_states=[LogState.PULLING], durable_offset=size_bytes
+        )
+        report.truncated_bytes[log_id] = size_bytes - durable
+        _LOGGER.error(
+            "log %s: raw file holds %d bytes but %d were recorded durable; "
+            "resuming the pull at %d",
+            log_id,
+            size_bytes,
+            durable,
+            size_bytes,
+        )
+
+
+def _quarantine_missing_raw(
+    db: sqlite_utils.Database, root: Path, log_id: str, report: RecoveryReport
+) -> None:
+    moves = []
+    outputs = root / OUTPUTS_DIR / log_id
+    if outputs.exists():
+        moves.append(QuarantineMove(outputs, "outputs"))
+    entry = create_entry(
+        root,
+        log_id,
+        log_id=log_id,
+        original_path=str(Path(LOGS_DIR) / log_id),
+        reason="raw log bytes missing at start-up; pull the log from the suit again",
+        moves=moves,
+    )
+    commit_entry(db, root, entry, carry_out(entry))
+    report.missing_raw_quarantined.append(log_id)
+    _LOGGER.error("log %s: raw bytes missing at start-up, quarantined", log_id)
+
+
+def _handle_orphans(
+    db: sqlite_utils.Database, root: Path, known: set[str], report: RecoveryReport
+) -> None:
+    for path in sorted((root / LOGS_DIR).iterdir()):
+        relpath = str(path.relative_to(root))
+        if relpath in known or not path.is_file():
+            continue
+        if path.stat().st_size == 0:
+            # A registration that crashed before its index row: nothing to keep.
+            path.unlink()
+            fsync_dir(path.parent)
+            report.orphans_removed.append(relpath)
+            continue
+        entry = create_entry(
+            root,
+            f"orphan-{path.name}",
+            log_id=None,
+            original_path=relpath,
+            reason="file in logs/ without an index row (registration interrupted)",
+            moves=[QuarantineMove(path, path.name)],
+        )
+        commit_entry(db, root, entry, carry_out(entry))
+        report.orphans_quarantined.append(relpath)
+        _LOGGER.warning("custody: %s had no index row, quarantined", relpath)
+
+
+def recover(db: sqlite_utils.Database, root: Path) -> RecoveryReport:
+    """Repair the disk to match the index; the caller holds the buffer lock."""
+    report = RecoveryReport()
+    report.temp_files_removed = _remove_temp_files(root)
+    report.quarantines_finished = finish_pending_quarantines(db, root)
+
+    # Raw files: trim pulls to their durable offset, check complete logs.
+    logs = db.table("logs")
+    for row in list(logs.rows_where("state = ?", [LogState.PULLING.value])):
+        _recover_pulling(db, root, row, report)
+    waiting = [LogState.PULLED.value, LogState.PROCESSED.value]
+    for row in list(logs.rows_where("state IN (?, ?)", waiting)):
+        if not (root / str(row["raw_relpath"])).exists():
+            _quarantine_missing_raw(db, root, row["log_id"], report)
+
+    # Outputs of a processing run that never committed are incomplete.
+    for row in list(logs.rows_where("state = ?", [LogState.PULLED.value])):
+        stale = root / OUTPUTS_DIR / row["log_id"]
+        if stale.exists():
+            shutil.rmtree(stale)
+            fsync_dir(stale.parent)
+            report.stale_outputs_removed.append(row["log_id"])
+
+    # Files nobody indexed.
+    known = {
+        str(row["raw_relpath"])
+        for row in logs.rows_where("raw_relpath IS NOT NULL", select="raw_relpath")
+    }
+    _handle_orphans(db, root, known, report)
+
+    if report.changed:
+        _LOGGER.info("custody %s: recovery %s", root, json.dumps(report.__dict__))
+    return report
