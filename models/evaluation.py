@@ -1,0 +1,234 @@
+"""Score crash-model outputs at window level and at crash-event level.
+
+Window level: precision and recall at a threshold, and ROC AUC, over windows
+labelled positive (1) or negative (0); ambiguous windows (-1) are left out.
+
+Event level, which is what a rider feels: a crash *event* is a run of at least
+``min_run_windows`` consecutive windows at or above the threshold (the rule the
+gateway applies, see ``metadata.DecisionRule``). A true crash counts as
+detected when an event has a window starting between one window length before
+the impact and ``MATCH_AFTER_IMPACT_S`` after it; every other event is a false
+alarm, reported per hour of riding.
+
+NumPy only: the gateway and tests import this without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import contract
+from .metadata import DecisionRule
+
+__all__ = [
+    "MATCH_AFTER_IMPACT_S",
+    "EventFigures",
+    "RideScores",
+    "WindowFigures",
+    "choose_decision_rule",
+    "detect_events",
+    "event_figures",
+    "roc_auc",
+    "window_figures",
+]
+
+# A rider slides and tumbles for several seconds after the impact; an alarm in
+# that time is the same crash, not a false alarm.
+MATCH_AFTER_IMPACT_S = 10.0
+# Candidate thresholds are kept away from 0 and 1: a threshold at the edge of
+# the sigmoid range leaves no margin for the model drifting after an update.
+_THRESHOLD_RANGE = (0.05, 0.95)
+_THRESHOLD_STEPS = 91
+_RUN_CANDIDATES = (1, 2)
+
+
+@dataclass(frozen=True)
+class RideScores:
+    """One ride's window probabilities and what truly happened in it."""
+
+    probability: npt.NDArray[np.float32]
+    starts_s: npt.NDArray[np.float64]
+    impact_s: float | None
+    riding_s: float
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """Window-level figures at one threshold."""
+
+    threshold: float
+    positives: int
+    negatives: int
+    precision: float
+    recall: float
+    auc: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EventFigures:
+    """Crash-event figures at one decision rule."""
+
+    threshold: float
+    min_run_windows: int
+    crashes: int
+    detected: int
+    recall: float
+    false_alarms: int
+    riding_h: float
+    false_alarms_per_h: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Return the ROC AUC (Mann-Whitney U with tied ranks averaged).
+
+    ``nan`` when only one class is present.
+    """
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    ranks = np.empty(len(s), dtype=np.float64)
+    # Average ranks over ties so equal scores count half.
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average, counts)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def window_figures(
+    labels: npt.ArrayLike, probability: npt.ArrayLike, threshold: float
+) -> WindowFigures:
+    """Return precision, recall and AUC over labelled (0/1) windows."""
+    y = np.asarray(labels)
+    p = np.asarray(probability, dtype=np.float64)
+    keep = y >= 0
+    y, p = y[keep].astype(bool), p[keep]
+    predicted = p >= threshold
+    true_pos = int(np.sum(predicted & y))
+    precision = true_pos / int(predicted.sum()) if predicted.any() else float("nan")
+    recall = true_pos / int(y.sum()) if y.any() else float("nan")
+    return WindowFigures(
+        threshold=float(threshold),
+        positives=int(y.sum()),
+        negatives=int((~y).sum()),
+        precision=float(precision),
+        recall=float(recall),
+        auc=roc_auc(y, p),
+    )
+
+
+def detect_events(
+    probability: npt.ArrayLike, threshold: float, min_run_windows: int
+) -> list[tuple[int, int]]:
+    """Return crash events as (first, last) window indices, inclusive.
+
+    An event is a maximal run of consecutive windows at or above ``threshold``
+    that is at least ``min_run_windows`` long.
+    """
+    above = np.asarray(probability) >= threshold
+    if not above.any():
+        return []
+    edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
+    firsts = np.flatnonzero(edges == 1)
+    lasts = np.flatnonzero(edges == -1) - 1
+    return [
+        (int(a), int(b))
+        for a, b in zip(firsts, lasts, strict=True)
+        if b - a + 1 >= min_run_windows
+    ]
+
+
+def event_figures(rides: Sequence[RideScores], rule: DecisionRule) -> EventFigures:
+    """Return crash recall and false alarms per riding hour under ``rule``."""
+    crashes = detected = false_alarms = 0
+    riding_s = 0.0
+    for ride in rides:
+        riding_s += ride.riding_s
+        events = detect_events(ride.probability, rule.threshold, rule.min_run_windows)
+        matched = False
+        for first, last in events:
+            starts = ride.starts_s[first : last + 1]
+            hits = ride.impact_s is not None and bool(
+                np.any(
+                    (starts >= ride.impact_s - contract.WINDOW_S)
+                    & (starts <= ride.impact_s + MATCH_AFTER_IMPACT_S)
+                )
+            )
+            if hits:
+                matched = True
+            else:
+                false_alarms += 1
+        if ride.impact_s is not None:
+            crashes += 1
+            detected += int(matched)
+    riding_h = riding_s / 3600.0
+    return EventFigures(
+        threshold=rule.threshold,
+        min_run_windows=rule.min_run_windows,
+        crashes=crashes,
+        detected=detected,
+        recall=detected / crashes if crashes else float("nan"),
+        false_alarms=false_alarms,
+        riding_h=riding_h,
+        false_alarms_per_h=false_alarms / riding_h if riding_h > 0 else float("nan"),
+    )
+
+
+def choose_decision_rule(
+    rides: Sequence[RideScores],
+    labels: npt.ArrayLike,
+    probability: npt.ArrayLike,
+) -> DecisionRule:
+    """Pick the threshold and run length that score best on validation rides.
+
+    Order of preference: highest crash recall, then fewest false alarms, then
+    best window-level F1 (``labels`` and ``probability`` are the validation
+    windows, concatenated in ride order). Among rules that tie on all three,
+    the threshold in the middle of the tied range is taken, to leave margin on
+    both sides.
+    """
+    y = np.asarray(labels)
+    p = np.asarray(probability, dtype=np.float64)
+    keep = y >= 0
+    y_kept, p_kept = y[keep].astype(bool), p[keep]
+
+    best_key: tuple[float, float, float] | None = None
+    best: list[DecisionRule] = []
+    for min_run in _RUN_CANDIDATES:
+        for threshold in np.linspace(*_THRESHOLD_RANGE, _THRESHOLD_STEPS):
+            rule = DecisionRule(round(float(threshold), 4), min_run)
+            events = event_figures(rides, rule)
+            predicted = p_kept >= threshold
+            true_pos = float(np.sum(predicted & y_kept))
+            denominator = float(predicted.sum() + y_kept.sum())
+            f1 = 2.0 * true_pos / denominator if denominator else 0.0
+            recall = 0.0 if np.isnan(events.recall) else events.recall
+            key = (round(recall, 6), -float(events.false_alarms), round(f1, 3))
+            if best_key is None or key > best_key:
+                best_key, best = key, [rule]
+            elif key == best_key:
+                best.append(rule)
+    if not best:
+        raise ValueError("no candidate decision rule (empty validation set?)")
+    # Prefer the shorter run among ties: it reacts half a second sooner.
+    shortest = min(rule.min_run_windows for rule in best)
+    tied = [rule for rule in best if rule.min_run_windows == shortest]
+    return tied[len(tied) // 2]

@@ -1,0 +1,199 @@
+"""Run a crash model on the LiteRT interpreter, batched (gateway side).
+
+The exported model has one signature, ``serving_default``, with the input
+``imu_window`` [batch, 200, 6] and the outputs ``crash_probability``
+[batch, 1] and ``embedding`` [batch, k]. The converter names the output
+*tensors* ``StatefulPartitionedCall:0`` / ``:1``, so runtimes must find them
+through the signature's output names, not through the tensor names. This
+module resolves them in that order of preference:
+
+1. the signature ``serving_default`` (output names are the contract's names);
+2. tensor details whose name equals the contract name;
+3. the output shapes: ``[-1, 1]`` is the probability, ``[-1, k > 1]`` the
+   embedding (contract v1 has exactly these two).
+
+The interpreter is resized once to a fixed batch (default 64) and the last
+partial batch is padded with zeros, so tensors are allocated once per model.
+Windows are independent, so padding does not change any window's output.
+
+The runtime is ``ai_edge_litert``; ``tflite_runtime`` is tried only when
+LiteRT is missing (it fails to load with NumPy 2). Errors:
+``ModelFileError`` (the interpreter cannot open the file) and
+``ModelContractError`` (tensors do not match contract v1).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import contract
+from .errors import ModelContractError, ModelFileError
+from .metadata import SIGNATURE_KEY
+from .registry import ModelInfo
+
+__all__ = ["DEFAULT_BATCH_WINDOWS", "CrashModelRunner", "WindowOutputs"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# 64 windows = 32 s of ride per invoke: large enough to amortise the
+# per-invoke overhead, small enough (about 300 kB of input) for a 1 GB gateway.
+DEFAULT_BATCH_WINDOWS = 64
+
+
+@dataclass(frozen=True)
+class WindowOutputs:
+    """Model outputs for n windows."""
+
+    probability: npt.NDArray[np.float32]  # (n,)
+    embedding: npt.NDArray[np.float32]  # (n, k)
+
+
+def _make_interpreter(model_path: Path, num_threads: int | None) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - fallback for old gateways
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef, unused-ignore]
+    try:
+        return Interpreter(model_path=str(model_path), num_threads=num_threads)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{model_path}: interpreter cannot load it: {exc}"
+        ) from exc
+
+
+def _output_indices(interpreter: Any, source: str) -> tuple[int, int]:
+    """Return the tensor indices of (crash_probability, embedding)."""
+    wanted = (contract.OUTPUT_PROBABILITY, contract.OUTPUT_EMBEDDING)
+
+    signatures = interpreter.get_signature_list()
+    if SIGNATURE_KEY in signatures:
+        runner = interpreter.get_signature_runner(SIGNATURE_KEY)
+        by_signature = runner.get_output_details()
+        if all(name in by_signature for name in wanted):
+            return by_signature[wanted[0]]["index"], by_signature[wanted[1]]["index"]
+
+    details = interpreter.get_output_details()
+    by_name = {d["name"]: d["index"] for d in details}
+    if all(name in by_name for name in wanted):
+        return by_name[wanted[0]], by_name[wanted[1]]
+
+    probability = [d for d in details if list(d["shape_signature"][1:]) == [1]]
+    embedding = [
+        d
+        for d in details
+        if len(d["shape_signature"]) == 2
+        and 1 < d["shape_signature"][1] <= contract.EMBEDDING_MAX_SIZE
+    ]
+    if len(details) == 2 and len(probability) == 1 and len(embedding) == 1:
+        _LOGGER.warning(
+            "%s: outputs found by shape, not by name (no signature %r)",
+            source,
+            SIGNATURE_KEY,
+        )
+        return probability[0]["index"], embedding[0]["index"]
+    found = [(d["name"], list(d["shape_signature"])) for d in details]
+    raise ModelContractError(
+        f"{source}: cannot find outputs {list(wanted)}: signatures "
+        f"{sorted(signatures)}, output tensors {found}"
+    )
+
+
+class CrashModelRunner:
+    """Batched inference of one crash model over contract v1 windows."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        batch_windows: int = DEFAULT_BATCH_WINDOWS,
+        num_threads: int | None = None,
+    ) -> None:
+        """Open ``model_path`` and allocate tensors for ``batch_windows``.
+
+        Raises:
+            ModelFileError: the interpreter cannot load the file.
+            ModelContractError: the input or outputs do not match contract v1.
+        """
+        if batch_windows < 1:
+            raise ValueError(f"batch_windows must be >= 1, found {batch_windows}")
+        self.model_path = Path(model_path)
+        self.batch_windows = batch_windows
+        source = str(self.model_path)
+        self._interpreter = _make_interpreter(self.model_path, num_threads)
+
+        inputs = self._interpreter.get_input_details()
+        expected = [-1, contract.WINDOW_SAMPLES, len(contract.INPUT_CHANNELS)]
+        if len(inputs) != 1 or list(inputs[0]["shape_signature"]) != expected:
+            found = [(d["name"], list(d["shape_signature"])) for d in inputs]
+            raise ModelContractError(
+                f"{source}: expected one input of shape {expected}, found {found}"
+            )
+        if inputs[0]["dtype"] != np.float32:
+            raise ModelContractError(
+                f"{source}: expected float32 input, found {inputs[0]['dtype']}"
+            )
+        self._input_index: int = inputs[0]["index"]
+        self._probability_index, self._embedding_index = _output_indices(
+            self._interpreter, source
+        )
+
+        try:
+            self._interpreter.resize_tensor_input(
+                self._input_index, [batch_windows, *expected[1:]], strict=True
+            )
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelContractError(
+                f"{source}: cannot resize the batch dimension to {batch_windows}: {exc}"
+            ) from exc
+        embedding_shape = self._interpreter.get_tensor_details()
+        self.embedding_size = int(
+            next(
+                d["shape"][1]
+                for d in embedding_shape
+                if d["index"] == self._embedding_index
+            )
+        )
+
+    @classmethod
+    def from_info(
+        cls,
+        info: ModelInfo,
+        batch_windows: int = DEFAULT_BATCH_WINDOWS,
+        num_threads: int | None = None,
+    ) -> CrashModelRunner:
+        """Open the model of a verified ``ModelInfo``."""
+        return cls(info.path, batch_windows, num_threads)
+
+    def predict(self, windows: npt.ArrayLike) -> WindowOutputs:
+        """Return probability and embedding of each (200, 6) window.
+
+        ``windows`` is (n, 200, 6) float32, as ``contract.make_windows`` makes.
+        """
+        batch = np.asarray(windows, dtype=np.float32)
+        shape = (contract.WINDOW_SAMPLES, len(contract.INPUT_CHANNELS))
+        if batch.ndim != 3 or batch.shape[1:] != shape:
+            raise ValueError(
+                f"windows must have shape (n, {shape[0]}, {shape[1]}), "
+                f"found {batch.shape}"
+            )
+        n = len(batch)
+        probability = np.empty(n, dtype=np.float32)
+        embedding = np.empty((n, self.embedding_size), dtype=np.float32)
+        chunk = np.zeros((self.batch_windows, *shape), dtype=np.float32)
+        for start in range(0, n, self.batch_windows):
+            stop = min(start + self.batch_windows, n)
+            chunk[: stop - start] = batch[start:stop]
+            chunk[stop - start :] = 0.0
+            self._interpreter.set_tensor(self._input_index, chunk)
+            self._interpreter.invoke()
+            out_p = self._interpreter.get_tensor(self._probability_index)
+            out_e = self._interpreter.get_tensor(self._embedding_index)
+            probability[start:stop] = out_p[: stop - start, 0]
+            embedding[start:stop] = out_e[: stop - start]
+        return WindowOutputs(probability, embedding)
