@@ -1,0 +1,26 @@
+"""Emulated suit on an in-process bumble link (tests, demo, benchmarks).
+
+* :class:`VirtualAir` -- the shared radio medium (one bumble LocalLink);
+* :class:`EmulatedSuit` -- a suit that advertises, serves the transfer
+  protocol and keeps each log until a release with the right SHA-256;
+* :func:`async_run_emulated_suit` -- run a suit from log files until
+  cancelled, optionally handing a controller to another process over HCI/TCP.
+"""
+
+from firmware_bridge.ble.suit.air import HciTcpEndpoint, VirtualAir
+from firmware_bridge.ble.suit.faults import StreamRecord, SuitFaults, SuitStats
+from firmware_bridge.ble.suit.run import async_run_emulated_suit
+from firmware_bridge.ble.suit.server import EmulatedSuit, LogSource
+from firmware_bridge.ble.suit.store import log_id_for_file
+
+__all__ = [
+    "EmulatedSuit",
+    "HciTcpEndpoint",
+    "LogSource",
+    "StreamRecord",
+    "SuitFaults",
+    "SuitStats",
+    "VirtualAir",
+    "async_run_emulated_suit",
+    "log_id_for_file",
+]
