@@ -14,9 +14,10 @@ __all__ = ["StreamRecord", "SuitFaults", "SuitStats"]
 
 @dataclasses.dataclass
 class SuitFaults:
-    """Arm faults the suit applies once each."""
+    """Arm the faults the suit applies to its data stream."""
 
     drop_chunk_indexes: set[int] = dataclasses.field(default_factory=set)
+    always_drop_chunk_indexes: set[int] = dataclasses.field(default_factory=set)
     disconnect_after_payload_bytes: int | None = None
     _payload_bytes_since_armed: int = 0
 
@@ -24,13 +25,19 @@ class SuitFaults:
         """Lose the next notification of chunk ``chunk_index`` of any stream."""
         self.drop_chunk_indexes.add(chunk_index)
 
+    def drop_chunk_always(self, chunk_index: int) -> None:
+        """Lose every notification of chunk ``chunk_index`` (a dead spot)."""
+        self.always_drop_chunk_indexes.add(chunk_index)
+
     def disconnect_after_bytes(self, payload_bytes: int) -> None:
         """Drop the link once this many more payload bytes have been sent."""
         self.disconnect_after_payload_bytes = payload_bytes
         self._payload_bytes_since_armed = 0
 
     def take_drop(self, chunk_index: int) -> bool:
-        """Return True (once) if chunk ``chunk_index`` must be lost."""
+        """Return True if chunk ``chunk_index`` must be lost this time."""
+        if chunk_index in self.always_drop_chunk_indexes:
+            return True
         if chunk_index in self.drop_chunk_indexes:
             self.drop_chunk_indexes.discard(chunk_index)
             return True
