@@ -6,8 +6,8 @@ ports too, which SeaweedFS would otherwise derive as port + 10000), the data
 lives in a temporary folder, telemetry is off, and one S3 identity with an
 access key and secret is configured. Startup waits until an authenticated
 S3 round trip (create bucket, put, delete) succeeds; stop sends SIGTERM and
-SIGKILL after a short grace period, since the filer's graceful gRPC stop
-alone waits 15 s and the data is thrown away anyway.
+SIGKILL to its process group after a short grace period, since the filer's
+graceful gRPC stop alone waits 15 s and the data is thrown away anyway.
 
 Use the session fixture ``seaweed_s3`` (import it into a conftest) or the
 context manager :func:`run_seaweed`.
@@ -52,8 +52,9 @@ _LOGGER = logging.getLogger(__name__)
 # Whole start-up budget: a cold start takes about 3 s here; a loaded CI
 # machine may need several times that.
 STARTUP_TIMEOUT_S = 60.0
-# Grace after SIGTERM before SIGKILL; the data dir is disposable.
-STOP_GRACE_S = 3.0
+# Grace after SIGTERM before SIGKILL. The filer's graceful gRPC stop alone
+# waits 15 s, and the data dir is thrown away, so a short grace is enough.
+STOP_GRACE_S = 1.0
 # Pause between readiness probes.
 PROBE_INTERVAL_S = 0.2
 # Start attempts: a port picked as free may be taken before weed binds it.
@@ -168,7 +169,7 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 def _probe(server: SeaweedS3) -> bool:
     client = server.client(
-        connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}
+        connect_timeout=1, read_timeout=3, retries={"max_attempts": 1}
     )
     try:
         client.create_bucket(Bucket="probe")
@@ -195,7 +196,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     try:
         process.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
-        process.kill()
+        # weed runs in its own session (start_new_session): kill that group.
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=STOP_GRACE_S)
 
 
