@@ -28,6 +28,7 @@ from edge_agent.transfer.link import SuitLink
 from edge_agent.transfer.models import PullStats, SuitLogEntry
 from edge_agent.transfer.receiver import NackRange, StreamReceiver
 from edge_agent.transfer.sink import LogSink
+from firmware_bridge.ble.aio import async_cancel_and_wait
 from firmware_bridge.ble.protocol import (
     Abort,
     Ack,
@@ -106,8 +107,7 @@ class FlowSender:
 
     async def async_close(self) -> None:
         """Stop sending (pending ACKs and NACKs are dropped)."""
-        self._task.cancel()
-        await asyncio.wait([self._task])
+        await async_cancel_and_wait(self._task)
 
 
 class SinkWriter:

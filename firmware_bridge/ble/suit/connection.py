@@ -19,6 +19,7 @@ from bumble.att import ATT_Error
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic
 
+from firmware_bridge.ble.aio import async_cancel_and_wait
 from firmware_bridge.ble.protocol import (
     ATT_APP_ERROR_BASE,
     Abort,
@@ -273,7 +274,7 @@ class SuitConnection:
         ctx = self._ctx
         offset, size = stream.chunk_span(index)
         frame = encode_chunk(index, offset, stream.log.read(offset, size))
-        if ctx.faults.take_drop(index):
+        if ctx.faults.take_drop(index, offset, size):
             ctx.stats.chunks_dropped += 1
             return True
         await ctx.device.notify_subscriber(self._connection, ctx.data_char, frame)
@@ -300,16 +301,13 @@ class SuitConnection:
     async def _async_stop_stream(self) -> None:
         task, self._stream_task = self._stream_task, None
         self._stream = None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
+        if task is not None:
+            await async_cancel_and_wait(task)
 
     async def async_close(self) -> None:
         """Stop the worker and the stream (the link is gone); safe to repeat."""
         await self._async_stop_stream()
-        if not self._worker.done():
-            self._worker.cancel()
-            await asyncio.wait([self._worker])
+        await async_cancel_and_wait(self._worker)
 
     @property
     def connection(self) -> Connection:

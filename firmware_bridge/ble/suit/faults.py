@@ -17,7 +17,7 @@ class SuitFaults:
     """Arm the faults the suit applies to its data stream."""
 
     drop_chunk_indexes: set[int] = dataclasses.field(default_factory=set)
-    always_drop_chunk_indexes: set[int] = dataclasses.field(default_factory=set)
+    dead_log_offsets: set[int] = dataclasses.field(default_factory=set)
     disconnect_after_payload_bytes: int | None = None
     _payload_bytes_since_armed: int = 0
 
@@ -25,18 +25,20 @@ class SuitFaults:
         """Lose the next notification of chunk ``chunk_index`` of any stream."""
         self.drop_chunk_indexes.add(chunk_index)
 
-    def drop_chunk_always(self, chunk_index: int) -> None:
-        """Lose every notification of chunk ``chunk_index`` (a dead spot)."""
-        self.always_drop_chunk_indexes.add(chunk_index)
+    def drop_offset_always(self, log_offset: int) -> None:
+        """Lose every chunk that carries log byte ``log_offset`` (a dead spot)."""
+        self.dead_log_offsets.add(log_offset)
 
     def disconnect_after_bytes(self, payload_bytes: int) -> None:
         """Drop the link once this many more payload bytes have been sent."""
         self.disconnect_after_payload_bytes = payload_bytes
         self._payload_bytes_since_armed = 0
 
-    def take_drop(self, chunk_index: int) -> bool:
-        """Return True if chunk ``chunk_index`` must be lost this time."""
-        if chunk_index in self.always_drop_chunk_indexes:
+    def take_drop(self, chunk_index: int, log_offset: int, size: int) -> bool:
+        """Return True if this chunk must be lost this time."""
+        if any(
+            log_offset <= dead < log_offset + size for dead in self.dead_log_offsets
+        ):
             return True
         if chunk_index in self.drop_chunk_indexes:
             self.drop_chunk_indexes.discard(chunk_index)

@@ -1,0 +1,202 @@
+"""Protocol messages: round trips, malformed input, and random-bytes robustness."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from firmware_bridge.ble.protocol import (
+    Abort,
+    AbortReply,
+    Ack,
+    ChecksumError,
+    ErrorReply,
+    ListLogs,
+    ListLogsReply,
+    LogEntryRecord,
+    MalformedMessageError,
+    Nack,
+    Opcode,
+    ProtocolError,
+    ReadLog,
+    ReadLogReply,
+    ReleaseLog,
+    ReleaseLogReply,
+    ReplyReassembler,
+    ResultCode,
+    SegmentationError,
+    StatusRecord,
+    StreamEnd,
+    UnknownOpcodeError,
+    decode_chunk,
+    decode_command,
+    decode_reply,
+    encode_chunk,
+    segment_message,
+    unwrap_seq,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+LOG_ID = "00112233445566778899aabbccddeeff"
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ListLogs(1, 3, 64),
+        ReadLog(2, LOG_ID, 1000, 0, 236, 128),
+        Ack(3, 65535),
+        Nack(4, 7, 12),
+        ReleaseLog(5, LOG_ID, SHA),
+        Abort(6),
+    ],
+)
+def test_command_round_trip(command: object) -> None:
+    assert decode_command(command.encode()) == command  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ListLogsReply(1, 2, 0, (LogEntryRecord(LOG_ID, 5, SHA),) * 2),
+        ReadLogReply(2, LOG_ID, 10, 1000, 236, 5, 64),
+        ReleaseLogReply(3),
+        AbortReply(4),
+        ErrorReply(Opcode.RELEASE_LOG, 5, ResultCode.SHA_MISMATCH),
+        StreamEnd(LOG_ID, 99),
+    ],
+)
+def test_reply_round_trip(reply: object) -> None:
+    assert decode_reply(reply.encode()) == reply  # type: ignore[attr-defined]
+
+
+def test_status_round_trip_and_unknown_battery() -> None:
+    record = StatusRecord(1, None, True, 3)
+    assert StatusRecord.decode(record.encode()) == record
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "field"),
+    [
+        (b"", MalformedMessageError, "opcode"),
+        (b"\x01", MalformedMessageError, "token"),
+        (b"\x09\x00", UnknownOpcodeError, "opcode"),
+        (b"\x01\x00\x00\x00", MalformedMessageError, "length"),
+        (b"\x01\x00\x00\x00\x00", MalformedMessageError, "max_entries"),
+        (ReadLog(1, LOG_ID, 0, 0, 236, 64).encode()[:-2] + b"\x00\x00",
+         MalformedMessageError, "window_chunks"),
+        (ReadLog(1, LOG_ID, 0, 0, 236, 64).encode()[:26] + b"\x00\x00\x40\x00",
+         MalformedMessageError, "max_payload_bytes"),
+        (Nack(1, 0, 1).encode()[:4] + b"\x00\x00", MalformedMessageError, "count"),
+        (ReleaseLog(1, LOG_ID, SHA).encode()[:-1], MalformedMessageError, "length"),
+    ],
+)
+def test_malformed_command_names_the_field(
+    data: bytes, error: type[ProtocolError], field: str
+) -> None:
+    with pytest.raises(error) as caught:
+        decode_command(data)
+    assert caught.value.field == field
+    assert field in str(caught.value)
+
+
+def test_malformed_reply_names_the_field() -> None:
+    bad_count = bytearray(ReadLogReply(2, LOG_ID, 0, 1000, 236, 5, 64).encode())
+    bad_count[29] = 6
+    with pytest.raises(MalformedMessageError) as caught:
+        decode_reply(bytes(bad_count))
+    assert caught.value.field == "chunk_count"
+    assert "expected ceil(length / payload) = 5, found 6" in str(caught.value)
+
+    with pytest.raises(MalformedMessageError) as caught:
+        decode_reply(b"\x81\x01\x00\x01\x00\x00\x00\x02")
+    assert caught.value.field == "length"
+
+    with pytest.raises(MalformedMessageError) as caught:
+        decode_reply(b"\x85\x01\x2a")
+    assert caught.value.field == "result"
+
+    with pytest.raises(UnknownOpcodeError) as caught:
+        decode_reply(b"\x83\x01\x00")
+    assert caught.value.field == "opcode"
+
+
+def test_malformed_status_names_the_field() -> None:
+    with pytest.raises(MalformedMessageError) as caught:
+        StatusRecord.decode(b"\x01\x65\x00\x00\x00")
+    assert caught.value.field == "battery_pct"
+    with pytest.raises(MalformedMessageError) as caught:
+        StatusRecord.decode(b"\x01\x10\x02\x00\x00")
+    assert caught.value.field == "flags"
+    with pytest.raises(MalformedMessageError) as caught:
+        StatusRecord.decode(b"\x01\x10\x00\x00")
+    assert caught.value.field == "length"
+
+
+def test_chunk_round_trip_and_crc_error() -> None:
+    frame = encode_chunk(70000, 123456, b"payload")
+    chunk = decode_chunk(frame)
+    assert (chunk.seq, chunk.offset, chunk.payload) == (70000 % 65536, 123456, b"payload")
+
+    corrupted = bytearray(frame)
+    corrupted[8] ^= 0x01
+    with pytest.raises(ChecksumError) as caught:
+        decode_chunk(bytes(corrupted))
+    assert caught.value.field == "crc"
+
+    with pytest.raises(MalformedMessageError) as short:
+        decode_chunk(frame[:8])
+    assert short.value.field == "length"
+
+
+def test_unwrap_seq_crosses_the_16_bit_boundary() -> None:
+    assert unwrap_seq(2, 65534) == 65538
+    assert unwrap_seq(65535, 65537) == 65535
+    assert unwrap_seq(10, 10) == 10
+
+
+def test_segments_reassemble_at_default_mtu() -> None:
+    message = ListLogsReply(1, 3, 0, (LogEntryRecord(LOG_ID, 9, SHA),) * 3).encode()
+    segments = segment_message(message, 23)
+    assert all(len(segment) <= 20 for segment in segments)
+    reassembler = ReplyReassembler()
+    results = [reassembler.feed(segment) for segment in segments]
+    assert results[:-1] == [None] * (len(segments) - 1)
+    assert results[-1] == message
+
+
+def test_segment_loss_is_detected() -> None:
+    segments = segment_message(bytes(100), 23)
+    reassembler = ReplyReassembler()
+    reassembler.feed(segments[0])
+    with pytest.raises(SegmentationError) as caught:
+        reassembler.feed(segments[2])
+    assert caught.value.field == "counter"
+    with pytest.raises(SegmentationError) as orphan:
+        reassembler.feed(segments[3])
+    assert orphan.value.field == "flags"
+
+
+def test_parsers_raise_only_protocol_errors_on_random_bytes() -> None:
+    rng = random.Random(20240611)
+    parsers = [decode_command, decode_reply, decode_chunk, StatusRecord.decode]
+    opcodes = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x81, 0x82, 0x85, 0x86, 0xC0]
+    for round_index in range(20000):
+        length = rng.choice([0, 1, 2, 3, 5, 8, 9, 23, 30, 35, 50, rng.randrange(300)])
+        data = bytearray(rng.randbytes(length))
+        if data and round_index % 2:
+            data[0] = rng.choice(opcodes)
+        for parser in parsers:
+            try:
+                parser(bytes(data))
+            except ProtocolError:
+                pass
+    reassembler = ReplyReassembler()
+    for _ in range(5000):
+        try:
+            reassembler.feed(rng.randbytes(rng.randrange(30)))
+        except ProtocolError:
+            pass
