@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from edge_agent.transfer import FileLogSink
+from firmware_bridge.ble.suit import EmulatedSuit
+
+SuitFactory = Callable[..., Awaitable[EmulatedSuit]]
+"""Fixture type: start an emulated suit on the test's air and return it."""
 
 
 def random_logs(seed: int, sizes: list[int]) -> dict[str, bytes]:

@@ -6,17 +6,15 @@ L2CAP, ATT, GATT) and the gateway talks to it through bleak's public API.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ble_helpers import RecordingSink
+from ble_helpers import RecordingSink, SuitFactory
 
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
-
-SuitFactory = Callable[..., Awaitable[EmulatedSuit]]
 
 
 @pytest.fixture

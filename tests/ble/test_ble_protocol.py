@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
@@ -86,10 +87,16 @@ def test_status_round_trip_and_unknown_battery() -> None:
         (b"\x09\x00", UnknownOpcodeError, "opcode"),
         (b"\x01\x00\x00\x00", MalformedMessageError, "length"),
         (b"\x01\x00\x00\x00\x00", MalformedMessageError, "max_entries"),
-        (ReadLog(1, LOG_ID, 0, 0, 236, 64).encode()[:-2] + b"\x00\x00",
-         MalformedMessageError, "window_chunks"),
-        (ReadLog(1, LOG_ID, 0, 0, 236, 64).encode()[:26] + b"\x00\x00\x40\x00",
-         MalformedMessageError, "max_payload_bytes"),
+        (
+            ReadLog(1, LOG_ID, 0, 0, 236, 64).encode()[:-2] + b"\x00\x00",
+            MalformedMessageError,
+            "window_chunks",
+        ),
+        (
+            ReadLog(1, LOG_ID, 0, 0, 236, 64).encode()[:26] + b"\x00\x00\x40\x00",
+            MalformedMessageError,
+            "max_payload_bytes",
+        ),
         (Nack(1, 0, 1).encode()[:4] + b"\x00\x00", MalformedMessageError, "count"),
         (ReleaseLog(1, LOG_ID, SHA).encode()[:-1], MalformedMessageError, "length"),
     ],
@@ -139,7 +146,11 @@ def test_malformed_status_names_the_field() -> None:
 def test_chunk_round_trip_and_crc_error() -> None:
     frame = encode_chunk(70000, 123456, b"payload")
     chunk = decode_chunk(frame)
-    assert (chunk.seq, chunk.offset, chunk.payload) == (70000 % 65536, 123456, b"payload")
+    assert (chunk.seq, chunk.offset, chunk.payload) == (
+        70000 % 65536,
+        123456,
+        b"payload",
+    )
 
     corrupted = bytearray(frame)
     corrupted[8] ^= 0x01
@@ -190,13 +201,9 @@ def test_parsers_raise_only_protocol_errors_on_random_bytes() -> None:
         if data and round_index % 2:
             data[0] = rng.choice(opcodes)
         for parser in parsers:
-            try:
+            with contextlib.suppress(ProtocolError):
                 parser(bytes(data))
-            except ProtocolError:
-                pass
     reassembler = ReplyReassembler()
     for _ in range(5000):
-        try:
+        with contextlib.suppress(ProtocolError):
             reassembler.feed(rng.randbytes(rng.randrange(30)))
-        except ProtocolError:
-            pass

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from ble_helpers import RecordingSink, random_logs
+from ble_helpers import RecordingSink, SuitFactory, random_logs
 from bleak.backends.device import BLEDevice
-from conftest import SuitFactory
 
 from edge_agent.transfer import (
     ReleaseRefusedError,
@@ -32,7 +31,9 @@ async def _find(radio: GatewayRadio, name: str) -> BLEDevice:
     return matches[0]
 
 
-def _assert_contiguous_appends(sink: RecordingSink, log_id: str, start: int = 0) -> None:
+def _assert_contiguous_appends(
+    sink: RecordingSink, log_id: str, start: int = 0
+) -> None:
     end = start
     for appended_id, offset, size in sink.appends:
         if appended_id == log_id:
@@ -65,7 +66,11 @@ async def test_status_reports_battery_charging_and_stored_logs(
         await _find(radio, "SN000002"), backend=radio.client_backend
     ) as session:
         status = await session.async_status()
-        assert (status.battery_pct, status.charging, status.stored_logs) == (55, False, 2)
+        assert (status.battery_pct, status.charging, status.stored_logs) == (
+            55,
+            False,
+            2,
+        )
         suit.set_power(None, True)
         status = await session.async_status()
         assert (status.battery_pct, status.charging) == (None, True)
@@ -132,7 +137,9 @@ async def test_pull_resumes_from_the_sink_offset_in_a_new_session(
     suit.faults.disconnect_after_bytes(250_000)
     device = await _find(radio, "SN000005")
 
-    async with SuitSession(device, backend=radio.client_backend, max_resumes=0) as first:
+    async with SuitSession(
+        device, backend=radio.client_backend, max_resumes=0
+    ) as first:
         (entry,) = await first.async_list_logs()
         with pytest.raises(SuitLinkError):
             await first.async_pull(entry, sink)
