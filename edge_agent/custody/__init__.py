@@ -7,6 +7,7 @@ See :mod:`edge_agent.custody.buffer` for the design and
 from .buffer import MAX_PULL_ATTEMPTS, CustodyBuffer
 from .errors import (
     ChecksumMismatchError,
+    CustodyBusyError,
     CustodyError,
     CustodyStorageError,
     IncompleteLogError,
@@ -14,6 +15,7 @@ from .errors import (
     LogConflictError,
     OffsetMismatchError,
     QuarantinedLogError,
+    ReadOnlyBufferError,
     UnknownLogError,
 )
 from .record import LogRecord, PendingWork, QuarantineEntry, RetentionPolicy
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_PULL_ATTEMPTS",
     "ChecksumMismatchError",
     "CustodyBuffer",
+    "CustodyBusyError",
     "CustodyError",
     "CustodyStorageError",
     "IncompleteLogError",
@@ -36,6 +39,7 @@ __all__ = [
     "PendingWork",
     "QuarantineEntry",
     "QuarantinedLogError",
+    "ReadOnlyBufferError",
     "RecoveryReport",
     "RetentionPolicy",
     "UnknownLogError",

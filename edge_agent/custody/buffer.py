@@ -14,6 +14,7 @@ erase it. The buffer keeps that custody crash-safe:
 Layout under the root directory::
 
     custody.db                 the index (WAL)
+    custody.lock               held (flock) by the process that owns the buffer
     logs/<log_id>.bin          raw log bytes pulled from a suit
     logs/<log_id><suffix>      files imported from an archive
     outputs/<log_id>/...       processing outputs (see output_dir())
@@ -25,10 +26,10 @@ KiB or more rather than every BLE notification.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -36,64 +37,37 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .durable import (
-    atomic_copy,
-    fsync_dir,
-    fsync_file,
-    pwrite_durable,
-    sha256_file,
-    truncate_durable,
-)
+from .durable import fsync_dir, fsync_file, sha256_file
 from .errors import (
-    ChecksumMismatchError,
-    IncompleteLogError,
+    CustodyBusyError,
     InvalidTransitionError,
-    LogConflictError,
-    OffsetMismatchError,
-    QuarantinedLogError,
+    ReadOnlyBufferError,
     UnknownLogError,
 )
 from .index import fetch_log_row, open_index, update_log
-from .quarantine import (
-    QUARANTINABLE_STATES,
-    QUARANTINE_DIR,
-    REASON_FILE,
-    QuarantineMove,
-    carry_out,
-    commit_entry,
-    create_entry,
+from .intake import (
+    MAX_PULL_ATTEMPTS,
+    append_bytes,
+    begin_pull,
+    check_log_id,
+    complete_pull,
+    import_file,
 )
+from .paths import LOCK_FILE_NAME, LOGS_DIR, OUTPUTS_DIR, QUARANTINE_DIR, REASON_FILE
+from .quarantine import quarantine_file, quarantine_log
 from .record import (
     LogRecord,
     PendingWork,
     QuarantineEntry,
     RetentionPolicy,
     parse_time,
-    utc_now_iso,
 )
-from .recovery import LOGS_DIR, OUTPUTS_DIR, RecoveryReport, recover
+from .recovery import RecoveryReport, recover
 from .states import LogState, next_action
 
-__all__ = ["MAX_PULL_ATTEMPTS", "RAW_SUFFIX", "CustodyBuffer"]
+__all__ = ["MAX_PULL_ATTEMPTS", "CustodyBuffer"]
 
 _LOGGER = logging.getLogger(__name__)
-
-RAW_SUFFIX = ".bin"
-# A log whose pull was quarantined this many times (checksum mismatch each
-# time) is refused: the suit's copy itself is probably bad, and looping over
-# the BLE link would drain the suit and block its other logs.
-MAX_PULL_ATTEMPTS = 3
-# Log ids become file names: keep them to a portable, unambiguous alphabet.
-_LOG_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
-
-
-def _check_log_id(log_id: str) -> None:
-    if not _LOG_ID_RE.fullmatch(log_id):
-        raise ValueError(
-            f"log id {log_id!r}: expected 1-128 characters of A-Z a-z 0-9 . _ - "
-            "starting with a letter or digit"
-        )
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -113,32 +87,86 @@ class CustodyBuffer:
     threads; calls are serialised.
     """
 
-    def __init__(self, root: Path, *, retention: RetentionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        retention: RetentionPolicy | None = None,
+        read_only: bool = False,
+    ) -> None:
         """Open the buffer at ``root``; prefer :meth:`open`."""
         self._root = root.resolve()
+        self._retention = retention or RetentionPolicy()
+        self._read_only = read_only
+        self._lock_fd: int | None = None
+        self.last_recovery = RecoveryReport()
+        if read_only:
+            self._db, self._lock = open_index(self._root, read_only=True)
+            return
         for folder in (LOGS_DIR, OUTPUTS_DIR, QUARANTINE_DIR):
             (self._root / folder).mkdir(parents=True, exist_ok=True)
         fsync_dir(self._root)
-        self._retention = retention or RetentionPolicy()
-        self._db, self._lock = open_index(self._root)
-        with self._lock:
-            self.last_recovery: RecoveryReport = recover(self._db, self._root)
+        fsync_dir(self._root.parent)
+        self._lock_fd = self._take_process_lock()
+        try:
+            self._db, self._lock = open_index(self._root)
+            with self._lock:
+                self.last_recovery = recover(self._db, self._root)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def _take_process_lock(self) -> int:
+        """Hold an exclusive flock so that one process at a time owns the buffer.
+
+        Start-up recovery trims files to what the index says; run by a
+        second process it would cut bytes the first one is still writing.
+        """
+        path = self._root / LOCK_FILE_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise CustodyBusyError(
+                f"custody buffer {self._root}: held by another process (lock "
+                f"{path}); stop that agent, or open the buffer read-only"
+            ) from exc
+        return fd
 
     @classmethod
     def open(
-        cls, root: Path, *, retention: RetentionPolicy | None = None
+        cls,
+        root: Path,
+        *,
+        retention: RetentionPolicy | None = None,
+        read_only: bool = False,
     ) -> CustodyBuffer:
         """Open (creating if needed) the buffer in ``root`` and recover it.
 
+        Only one process may open a buffer for writing at a time. A read-only
+        buffer (for ``status``) needs no lock, runs no recovery, and refuses
+        every change.
+
         Raises:
+            CustodyBusyError: another process holds the buffer.
             CustodyStorageError: the index cannot be opened or is too new.
         """
-        return cls(Path(root), retention=retention)
+        return cls(Path(root), retention=retention, read_only=read_only)
 
     def close(self) -> None:
-        """Close the index; the buffer must not be used afterwards."""
+        """Close the index and release the buffer; do not use it afterwards."""
         with self._lock:
             self._db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _require_writable(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyBufferError(
+                f"custody buffer {self._root}: opened read-only, cannot {what}"
+            )
 
     def __enter__(self) -> CustodyBuffer:
         return self
@@ -177,99 +205,11 @@ class CustodyBuffer:
             LogConflictError: the id is known with another size or digest.
             QuarantinedLogError: the log failed too many pulls.
         """
-        _check_log_id(log_id)
-        sha256_hex = sha256_hex.lower()
-        if size_bytes < 0 or not _SHA256_RE.fullmatch(sha256_hex):
-            raise ValueError(
-                f"log {log_id!r}: expected size_bytes >= 0 and a 64-digit hex "
-                f"SHA-256, got {size_bytes} and {sha256_hex!r}"
-            )
+        self._require_writable("begin a log")
         with self._lock:
-            row = fetch_log_row(self._db, log_id)
-            if row is None:
-                return self._register_pull(suit_serial, log_id, size_bytes, sha256_hex)
-            if (row["size_bytes"], row["sha256_hex"]) != (size_bytes, sha256_hex):
-                raise LogConflictError(
-                    f"log {log_id!r} of suit {suit_serial}: already registered with "
-                    f"{row['size_bytes']} bytes / SHA-256 {row['sha256_hex']}, now "
-                    f"announced as {size_bytes} bytes / {sha256_hex}"
-                )
-            state = LogState(row["state"])
-            if state is LogState.PULLING:
-                return int(row["durable_offset"])
-            if state is LogState.QUARANTINED:
-                return self._restart_pull(row)
-            return size_bytes
-
-    def _register_pull(
-        self, suit_serial: str, log_id: str, size_bytes: int, sha256_hex: str
-    ) -> int:
-        raw = self._root / LOGS_DIR / f"{log_id}{RAW_SUFFIX}"
-        raw.unlink(missing_ok=True)
-        raw.touch()
-        fsync_file(raw)
-        fsync_dir(raw.parent)
-        now = utc_now_iso()
-        self._db.table("logs").insert(
-            {
-                "log_id": log_id,
-                "suit_serial": suit_serial,
-                "rider_id": None,
-                "state": LogState.PULLING.value,
-                "source": "ble",
-                "size_bytes": size_bytes,
-                "sha256_hex": sha256_hex,
-                "durable_offset": 0,
-                "raw_relpath": str(raw.relative_to(self._root)),
-                "original_name": None,
-                "outputs_json": "{}",
-                "analytics_json": None,
-                "crash_detected": None,
-                "object_keys_json": "{}",
-                "pull_attempts": 1,
-                "error": None,
-                "quarantine_relpath": None,
-                "state_times_json": json.dumps({LogState.PULLING.value: now}),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        _LOGGER.info(
-            "suit %s: log %s registered (%d bytes)", suit_serial, log_id, size_bytes
-        )
-        return 0
-
-    def _restart_pull(self, row: dict[str, Any]) -> int:
-        log_id = row["log_id"]
-        if row["source"] != "ble" or row["pull_attempts"] >= MAX_PULL_ATTEMPTS:
-            raise QuarantinedLogError(
-                f"log {log_id!r} of suit {row['suit_serial']}: quarantined after "
-                f"{row['pull_attempts']} pull(s) ({row['error']}); inspect "
-                f"{row['quarantine_relpath']} before pulling it again"
+            return begin_pull(
+                self._db, self._root, suit_serial, log_id, size_bytes, sha256_hex
             )
-        raw = self._root / LOGS_DIR / f"{log_id}{RAW_SUFFIX}"
-        raw.unlink(missing_ok=True)
-        raw.touch()
-        fsync_file(raw)
-        fsync_dir(raw.parent)
-        with self._db.atomic():
-            update_log(
-                self._db,
-                log_id,
-                expect_states=[LogState.QUARANTINED],
-                new_state=LogState.PULLING,
-                durable_offset=0,
-                raw_relpath=str(raw.relative_to(self._root)),
-                pull_attempts=row["pull_attempts"] + 1,
-            )
-        _LOGGER.warning(
-            "suit %s: log %s pulled again from 0 (attempt %d/%d)",
-            row["suit_serial"],
-            log_id,
-            row["pull_attempts"] + 1,
-            MAX_PULL_ATTEMPTS,
-        )
-        return 0
 
     def append_log_bytes(self, log_id: str, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` durably, then record the new offset.
@@ -280,71 +220,21 @@ class CustodyBuffer:
             OffsetMismatchError: ``offset`` is not the durable end, or the data
                 runs past the announced size.
         """
+        self._require_writable("append log bytes")
         with self._lock:
-            row = self._row(log_id)
-            if row["state"] != LogState.PULLING.value:
-                raise InvalidTransitionError(log_id, row["state"], "append")
-            durable = int(row["durable_offset"])
-            end = offset + len(data)
-            if offset != durable or end > row["size_bytes"]:
-                raise OffsetMismatchError(
-                    f"log {log_id!r}: append of {len(data)} bytes at offset "
-                    f"{offset}; expected offset {durable} and an end at most "
-                    f"{row['size_bytes']}"
-                )
-            raw = self._root / row["raw_relpath"]
-            pwrite_durable(raw, offset, data)
-            if raw.stat().st_size > end:
-                truncate_durable(raw, end)
-            with self._db.atomic():
-                update_log(
-                    self._db,
-                    log_id,
-                    expect_states=[LogState.PULLING],
-                    durable_offset=end,
-                )
+            append_bytes(self._db, self._root, log_id, offset, data)
 
     def complete_log(self, log_id: str) -> None:
-        """Verify the log's SHA-256 and mark it pulled.
+        """Verify the log's SHA-256 and mark it pulled (idempotent).
 
         Raises:
             IncompleteLogError: not every byte is stored yet.
             ChecksumMismatchError: the digest differs; the bytes were
                 quarantined and the log may be pulled again.
         """
+        self._require_writable("complete a log")
         with self._lock:
-            row = self._row(log_id)
-            if row["state"] == LogState.QUARANTINED.value:
-                raise InvalidTransitionError(log_id, row["state"], "pulled")
-            if row["state"] != LogState.PULLING.value:
-                return  # already complete: idempotent
-            if row["durable_offset"] != row["size_bytes"]:
-                raise IncompleteLogError(
-                    f"log {log_id!r}: {row['durable_offset']} of "
-                    f"{row['size_bytes']} bytes stored; resume the pull first"
-                )
-            raw = self._root / row["raw_relpath"]
-            found = sha256_file(raw, limit_bytes=row["size_bytes"])
-            if found != row["sha256_hex"]:
-                reason = (
-                    f"SHA-256 mismatch after pull: expected {row['sha256_hex']}, "
-                    f"found {found} over {row['size_bytes']} bytes"
-                )
-                self._quarantine_log(row, reason)
-                raise ChecksumMismatchError(log_id, row["sha256_hex"], found)
-            with self._db.atomic():
-                update_log(
-                    self._db,
-                    log_id,
-                    expect_states=[LogState.PULLING],
-                    new_state=LogState.PULLED,
-                )
-        _LOGGER.info(
-            "suit %s: log %s pulled (%d bytes, SHA-256 ok)",
-            row["suit_serial"],
-            log_id,
-            row["size_bytes"],
-        )
+            complete_pull(self._db, self._root, log_id)
 
     # -- Ingest -----------------------------------------------------------
 
@@ -366,54 +256,11 @@ class CustodyBuffer:
             FileNotFoundError: ``path`` does not exist.
             LogConflictError: the id is known with different content.
         """
-        _check_log_id(log_id)
-        source = Path(path)
-        suffix = "".join(source.suffixes)[-32:] or RAW_SUFFIX
-        target = self._root / LOGS_DIR / f"{log_id}{suffix}"
-        with self._lock:
-            existing = fetch_log_row(self._db, log_id)
-            if existing is not None:
-                found = sha256_file(source)
-                if found != existing["sha256_hex"]:
-                    raise LogConflictError(
-                        f"import {source}: log id {log_id!r} is already registered "
-                        f"with SHA-256 {existing['sha256_hex']}, file has {found}"
-                    )
-                return LogRecord.from_row(existing, self._root)
-            size_bytes, sha256_hex = atomic_copy(source, target)
-            now = utc_now_iso()
-            self._db.table("logs").insert(
-                {
-                    "log_id": log_id,
-                    "suit_serial": suit_serial,
-                    "rider_id": rider_id,
-                    "state": LogState.PULLED.value,
-                    "source": "import",
-                    "size_bytes": size_bytes,
-                    "sha256_hex": sha256_hex,
-                    "durable_offset": size_bytes,
-                    "raw_relpath": str(target.relative_to(self._root)),
-                    "original_name": source.name,
-                    "outputs_json": "{}",
-                    "analytics_json": None,
-                    "crash_detected": None,
-                    "object_keys_json": "{}",
-                    "pull_attempts": 1,
-                    "error": None,
-                    "quarantine_relpath": None,
-                    "state_times_json": json.dumps({LogState.PULLED.value: now}),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            _LOGGER.info(
-                "suit %s: log %s imported from %s (%d bytes)",
-                suit_serial,
-                log_id,
-                source,
-                size_bytes,
-            )
-            return self.get(log_id)
+        self._require_writable("import a file")
+        import_file(
+            self._db, self._root, self._lock, Path(path), suit_serial, log_id, rider_id
+        )
+        return self.get(log_id)
 
     # -- Queries ----------------------------------------------------------
 
@@ -517,7 +364,8 @@ class CustodyBuffer:
 
     def output_dir(self, log_id: str) -> Path:
         """Create and return the folder where processing writes its outputs."""
-        _check_log_id(log_id)
+        self._require_writable("create an output folder")
+        check_log_id(log_id)
         folder = self._root / OUTPUTS_DIR / log_id
         folder.mkdir(parents=True, exist_ok=True)
         return folder
@@ -526,6 +374,7 @@ class CustodyBuffer:
 
     def assign_rider(self, log_id: str, rider_id: str) -> LogRecord:
         """Record which rider the log belongs to (from the suit mapping)."""
+        self._require_writable("assign a rider")
         with self._lock, self._db.atomic():
             update_log(
                 self._db,
@@ -556,6 +405,7 @@ class CustodyBuffer:
             FileNotFoundError: an output file does not exist.
             InvalidTransitionError: the log is not in ``pulled``.
         """
+        self._require_writable("mark a log processed")
         described: dict[str, dict[str, Any]] = {}
         for name, path in outputs.items():
             file = Path(path)
@@ -590,6 +440,7 @@ class CustodyBuffer:
         Raises:
             InvalidTransitionError: the log is not in ``processed``.
         """
+        self._require_writable("mark a log uploaded")
         with self._lock, self._db.atomic():
             update_log(
                 self._db,
@@ -607,6 +458,7 @@ class CustodyBuffer:
         Raises:
             InvalidTransitionError: the log is not in ``uploaded``.
         """
+        self._require_writable("mark a log released")
         with self._lock, self._db.atomic():
             update_log(
                 self._db,
@@ -627,6 +479,7 @@ class CustodyBuffer:
         Raises:
             InvalidTransitionError: the log is not in ``released``.
         """
+        self._require_writable("purge a log")
         with self._lock:
             row = self._row(log_id)
             if row["state"] != LogState.RELEASED.value:
@@ -684,65 +537,15 @@ class CustodyBuffer:
             InvalidTransitionError: the log already reached object storage.
             FileNotFoundError: the path does not exist.
         """
+        self._require_writable("quarantine data")
         with self._lock:
             if isinstance(log_id_or_path, Path):
-                entry = self._quarantine_file(log_id_or_path, reason)
+                entry = quarantine_file(self._db, self._root, log_id_or_path, reason)
             else:
                 row = self._row(log_id_or_path)
-                entry = self._quarantine_log(row, reason)
+                entry = quarantine_log(self._db, self._root, row, reason)
             name = entry.name
         return next(item for item in self.quarantine_entries() if item.name == name)
-
-    def _quarantine_log(self, row: dict[str, Any], reason: str) -> Path:
-        log_id = row["log_id"]
-        if LogState(row["state"]) not in QUARANTINABLE_STATES:
-            raise InvalidTransitionError(log_id, row["state"], "quarantined")
-        moves = []
-        if row["raw_relpath"]:
-            raw = self._root / row["raw_relpath"]
-            moves.append(QuarantineMove(raw, raw.name))
-        outputs = self._root / OUTPUTS_DIR / log_id
-        if outputs.exists():
-            moves.append(QuarantineMove(outputs, "outputs"))
-        entry = create_entry(
-            self._root,
-            log_id,
-            log_id=log_id,
-            original_path=row["raw_relpath"] or "",
-            reason=reason,
-            moves=moves,
-        )
-        commit_entry(self._db, self._root, entry, carry_out(entry))
-        _LOGGER.error(
-            "suit %s: log %s quarantined in %s: %s",
-            row["suit_serial"],
-            log_id,
-            entry.relative_to(self._root),
-            reason,
-        )
-        return entry
-
-    def _quarantine_file(self, path: Path, reason: str) -> Path:
-        source = path.resolve()
-        if not source.exists():
-            raise FileNotFoundError(f"quarantine: {source} does not exist")
-        inside = source.is_relative_to(self._root)
-        entry = create_entry(
-            self._root,
-            source.name,
-            log_id=None,
-            original_path=str(source),
-            reason=reason,
-            moves=[QuarantineMove(source, source.name, copy=not inside)],
-        )
-        commit_entry(self._db, self._root, entry, carry_out(entry))
-        _LOGGER.error(
-            "custody: %s quarantined in %s: %s",
-            source,
-            entry.relative_to(self._root),
-            reason,
-        )
-        return entry
 
     def reason_file(self, entry: QuarantineEntry) -> Path:
         """Return the path of an entry's reason file."""

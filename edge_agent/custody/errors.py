@@ -11,6 +11,8 @@ Hierarchy::
      ├── ChecksumMismatchError    stored bytes do not hash to the announced SHA-256
      ├── QuarantinedLogError      log refused after too many quarantined pulls
      └── CustodyStorageError      the buffer directory or index cannot be used
+          ├── CustodyBusyError     another process holds the buffer
+          └── ReadOnlyBufferError  a change was asked of a read-only buffer
 
 Every message names the log id (or file) and, where it applies, the expected
 and the found value, so an operator can act on it from the log line alone.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "ChecksumMismatchError",
+    "CustodyBusyError",
     "CustodyError",
     "CustodyStorageError",
     "IncompleteLogError",
@@ -27,6 +30,7 @@ __all__ = [
     "LogConflictError",
     "OffsetMismatchError",
     "QuarantinedLogError",
+    "ReadOnlyBufferError",
     "UnknownLogError",
 ]
 
@@ -89,3 +93,11 @@ class QuarantinedLogError(CustodyError):
 
 class CustodyStorageError(CustodyError):
     """The buffer directory or its index is missing, unreadable or too new."""
+
+
+class CustodyBusyError(CustodyStorageError):
+    """Another process (a running agent) holds the buffer for writing."""
+
+
+class ReadOnlyBufferError(CustodyStorageError):
+    """The buffer was opened read-only and cannot change."""

@@ -103,23 +103,37 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     db.table("quarantine").create_index(["name"], unique=True, if_not_exists=True)
 
 
-def open_index(root: Path) -> tuple[sqlite_utils.Database, threading.RLock]:
-    """Open (creating if needed) the custody index under ``root``.
+def open_index(
+    root: Path, *, read_only: bool = False
+) -> tuple[sqlite_utils.Database, threading.RLock]:
+    """Open the custody index under ``root`` (creating it unless read-only).
 
     Returns the database and the lock that serialises access to it; the
     connection may be used from several threads, one at a time.
 
     Raises:
-        CustodyStorageError: the file is not a database or has a newer schema.
+        CustodyStorageError: the file is missing (read-only), not a database,
+            or has a newer schema.
     """
     path = root / INDEX_FILE_NAME
+    if read_only and not path.exists():
+        raise CustodyStorageError(f"custody index {path}: no buffer here")
     try:
-        conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False
-        )
+        if read_only:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                check_same_thread=False,
+            )
+        else:
+            conn = sqlite3.connect(
+                str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False
+            )
         db = sqlite_utils.Database(conn)
-        db.enable_wal()
-        db.execute("PRAGMA synchronous=FULL")
+        if not read_only:
+            db.enable_wal()
+            db.execute("PRAGMA synchronous=FULL")
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.DatabaseError as exc:
         raise CustodyStorageError(
@@ -132,9 +146,10 @@ def open_index(root: Path) -> tuple[sqlite_utils.Database, threading.RLock]:
             f"custody index {path}: schema version {version} is newer than this "
             f"agent understands ({SCHEMA_VERSION}); upgrade the agent"
         )
-    with db.atomic():
-        _create_tables(db)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    if not read_only:
+        with db.atomic():
+            _create_tables(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     _LOGGER.debug("custody index %s open (schema %d)", path, SCHEMA_VERSION)
     return db, threading.RLock()
 

@@ -24,8 +24,9 @@ from typing import Any
 import sqlite_utils
 
 from .durable import atomic_copy, atomic_write_bytes, durable_move, fsync_dir
-from .errors import CustodyStorageError
+from .errors import CustodyStorageError, InvalidTransitionError
 from .index import fetch_log_row, update_log
+from .paths import OUTPUTS_DIR, QUARANTINE_DIR, REASON_FILE
 from .record import utc_now_iso
 from .states import LogState
 
@@ -42,8 +43,6 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-QUARANTINE_DIR = "quarantine"
-REASON_FILE = "reason.json"
 # A log may be set aside only before its data reached object storage; once
 # uploaded, the cloud copy is the reference and the local bytes are not bad.
 QUARANTINABLE_STATES = (LogState.PULLING, LogState.PULLED, LogState.PROCESSED)
@@ -212,3 +211,67 @@ def finish_pending(db: sqlite_utils.Database, root: Path) -> int:
         )
         finished += 1
     return finished
+
+
+def quarantine_log(
+    db: sqlite_utils.Database, root: Path, row: dict[str, Any], reason: str
+) -> Path:
+    """Move a log's raw bytes and outputs aside and mark it quarantined.
+
+    Raises:
+        InvalidTransitionError: the log already reached object storage.
+    """
+    log_id = row["log_id"]
+    if LogState(row["state"]) not in QUARANTINABLE_STATES:
+        raise InvalidTransitionError(log_id, row["state"], "quarantined")
+    moves = []
+    if row["raw_relpath"]:
+        raw = root / row["raw_relpath"]
+        moves.append(QuarantineMove(raw, raw.name))
+    outputs = root / OUTPUTS_DIR / log_id
+    if outputs.exists():
+        moves.append(QuarantineMove(outputs, "outputs"))
+    entry = create_entry(
+        root,
+        log_id,
+        log_id=log_id,
+        original_path=row["raw_relpath"] or "",
+        reason=reason,
+        moves=moves,
+    )
+    commit_entry(db, root, entry, carry_out(entry))
+    _LOGGER.error(
+        "suit %s: log %s quarantined in %s: %s",
+        row["suit_serial"],
+        log_id,
+        entry.relative_to(root),
+        reason,
+    )
+    return entry
+
+
+def quarantine_file(
+    db: sqlite_utils.Database, root: Path, path: Path, reason: str
+) -> Path:
+    """Set a file aside: moved if it is under ``root``, else copied.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    source = path.resolve()
+    if not source.exists():
+        raise FileNotFoundError(f"quarantine: {source} does not exist")
+    inside = source.is_relative_to(root)
+    entry = create_entry(
+        root,
+        source.name,
+        log_id=None,
+        original_path=str(source),
+        reason=reason,
+        moves=[QuarantineMove(source, source.name, copy=not inside)],
+    )
+    commit_entry(db, root, entry, carry_out(entry))
+    _LOGGER.error(
+        "custody: %s quarantined in %s: %s", source, entry.relative_to(root), reason
+    )
+    return entry

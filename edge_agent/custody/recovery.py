@@ -18,17 +18,21 @@ from pathlib import Path
 import sqlite_utils
 
 from .durable import fsync_dir, is_temp_file, truncate_durable
-from .index import update_log
-from .quarantine import QuarantineMove, carry_out, commit_entry, create_entry
+from .index import fetch_log_row, update_log
+from .paths import LOGS_DIR, OUTPUTS_DIR
+from .quarantine import (
+    QuarantineMove,
+    carry_out,
+    commit_entry,
+    create_entry,
+    quarantine_log,
+)
 from .quarantine import finish_pending as finish_pending_quarantines
 from .states import LogState
 
-__all__ = ["LOGS_DIR", "OUTPUTS_DIR", "RecoveryReport", "recover"]
+__all__ = ["RecoveryReport", "recover"]
 
 _LOGGER = logging.getLogger(__name__)
-
-LOGS_DIR = "logs"
-OUTPUTS_DIR = "outputs"
 
 
 @dataclass
@@ -117,21 +121,11 @@ def _recover_pulling(
 def _quarantine_missing_raw(
     db: sqlite_utils.Database, root: Path, log_id: str, report: RecoveryReport
 ) -> None:
-    moves = []
-    outputs = root / OUTPUTS_DIR / log_id
-    if outputs.exists():
-        moves.append(QuarantineMove(outputs, "outputs"))
-    entry = create_entry(
-        root,
-        log_id,
-        log_id=log_id,
-        original_path=str(Path(LOGS_DIR) / log_id),
-        reason="raw log bytes missing at start-up; pull the log from the suit again",
-        moves=moves,
-    )
-    commit_entry(db, root, entry, carry_out(entry))
+    row = fetch_log_row(db, log_id)
+    assert row is not None
+    reason = "raw log bytes missing at start-up; pull the log from the suit again"
+    quarantine_log(db, root, {**row, "raw_relpath": None}, reason)
     report.missing_raw_quarantined.append(log_id)
-    _LOGGER.error("log %s: raw bytes missing at start-up, quarantined", log_id)
 
 
 def _handle_orphans(

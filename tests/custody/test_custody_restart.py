@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from custody_helpers import SUIT, make_log, pull, write_outputs
 
-import edge_agent.custody.buffer as buffer_module
+import edge_agent.custody.quarantine as quarantine_module
 from edge_agent.custody import (
     CustodyBuffer,
+    CustodyBusyError,
     CustodyStorageError,
     LogState,
+    ReadOnlyBufferError,
     WorkAction,
 )
 from edge_agent.custody.index import INDEX_FILE_NAME
@@ -145,7 +147,7 @@ _KILL_BETWEEN_WRITE_AND_COMMIT = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    import edge_agent.custody.buffer as module
+    import edge_agent.custody.intake as module
     from edge_agent.custody import CustodyBuffer
 
     root, sha, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -206,7 +208,7 @@ def test_interrupted_quarantine_is_finished_on_restart(
         def crash(*args: object, **kwargs: object) -> int:
             raise SimulatedCrash
 
-        monkeypatch.setattr(buffer_module, "commit_entry", crash)
+        monkeypatch.setattr(quarantine_module, "commit_entry", crash)
         with pytest.raises(SimulatedCrash):
             buffer.quarantine("L1", "decoder: bad magic at offset 0")
         monkeypatch.undo()
@@ -292,3 +294,42 @@ def test_reason_file_survives_as_json(buffer_root: Path) -> None:
     assert reason["log_id"] == "L1"
     assert reason["reason"] == "why"
     assert os.path.isabs(reason["moves"][0]["source"])
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_buffer(
+    buffer_root: Path,
+) -> None:
+    first = CustodyBuffer.open(buffer_root)
+    try:
+        with pytest.raises(CustodyBusyError, match="another process"):
+            CustodyBuffer.open(buffer_root)
+    finally:
+        first.close()
+    CustodyBuffer.open(buffer_root).close()
+
+
+def test_read_only_buffer_reads_without_recovery_and_refuses_changes(
+    buffer_root: Path,
+) -> None:
+    log = make_log("L1")
+    with CustodyBuffer.open(buffer_root) as writer:
+        pull(writer, log, upto=8192)
+        raw = writer.get("L1").raw_path
+        assert raw is not None
+        # Bytes a running agent wrote but has not committed yet.
+        with open(raw, "ab") as fh:
+            fh.write(b"in flight")
+
+        with CustodyBuffer.open(buffer_root, read_only=True) as reader:
+            assert reader.counts_by_state()[LogState.PULLING] == 1
+            assert reader.get("L1").durable_offset == 8192
+            assert raw.stat().st_size == 8192 + len(b"in flight")
+            with pytest.raises(ReadOnlyBufferError):
+                reader.begin_log(SUIT, "L2", 1, "a" * 64)
+            with pytest.raises(ReadOnlyBufferError):
+                reader.quarantine("L1", "no")
+
+
+def test_read_only_open_of_a_missing_buffer_fails(tmp_path: Path) -> None:
+    with pytest.raises(CustodyStorageError, match="no buffer"):
+        CustodyBuffer.open(tmp_path / "nothing", read_only=True)
