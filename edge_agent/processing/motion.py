@@ -1,0 +1,125 @@
+"""Ride manoeuvres from grid series: turns, lean extremes, braking.
+
+Definitions shared with the synthesiser (its truth files use the same ones):
+
+- a *turn* is one continuous manoeuvre whose heading change is at least
+  ``TURN_MIN_DEG`` in one direction; manoeuvres are separated by straight
+  riding (the heading rate stays under ``TURN_RATE_DPS``);
+- a *hard braking event* is a longitudinal deceleration above
+  ``HARD_BRAKING_G`` sustained for at least ``HARD_BRAKING_MIN_S``.
+
+All functions take uniformly sampled series and a mask of the samples that are
+riding (crash spans excluded) and are pure NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "HARD_BRAKING_G",
+    "HARD_BRAKING_MIN_S",
+    "TURN_MIN_DEG",
+    "TURN_RATE_DPS",
+    "count_hard_braking",
+    "count_turns",
+    "extremes",
+    "moving_average",
+    "runs",
+]
+
+TURN_MIN_DEG = 45.0
+# Slowest heading rate that is still turning: a 500 m radius motorway bend at
+# 100 km/h turns at 3.2°/s; lane changes and weaving stay below 45° anyway.
+TURN_RATE_DPS = 2.0
+# Heading-rate smoothing: longer than a rider's steering corrections,
+# shorter than the straight (>= 4 s) between two manoeuvres.
+TURN_SMOOTH_S = 1.0
+# Two same-direction pieces closer than this are one manoeuvre whose rate
+# briefly dipped (a bend that tightens again).
+TURN_MERGE_GAP_S = 1.5
+# Heading is integrated this far beyond the thresholded span on each side, to
+# include the entry and exit where the rate is below ``TURN_RATE_DPS``.
+TURN_EDGE_S = 1.0
+HARD_BRAKING_G = 0.4
+HARD_BRAKING_MIN_S = 0.5
+# Road vibration is tens of hertz; 0.2 s averaging removes it and keeps the
+# shape of a braking manoeuvre (which lasts about a second or more).
+ACCEL_SMOOTH_S = 0.2
+# Two braking pieces closer than this are one braking event.
+BRAKING_MERGE_GAP_S = 1.0
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+
+def moving_average(values: npt.ArrayLike, width: int) -> F64:
+    """Return the centred moving average (shorter at both ends)."""
+    x = np.asarray(values, dtype=np.float64)
+    if width <= 1 or len(x) == 0:
+        return x.copy()
+    cumsum = np.concatenate([[0.0], np.cumsum(x)])
+    half = width // 2
+    index = np.arange(len(x))
+    lo = np.clip(index - half, 0, len(x))
+    hi = np.clip(index - half + width, 0, len(x))
+    averaged: F64 = (cumsum[hi] - cumsum[lo]) / (hi - lo)
+    return averaged
+
+
+def runs(mask: B) -> list[tuple[int, int]]:
+    """Return (start, stop) index pairs of the True runs of ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(
+        zip(
+            np.flatnonzero(edges == 1).tolist(),
+            np.flatnonzero(edges == -1).tolist(),
+            strict=True,
+        )
+    )
+
+
+def _merge(spans: list[tuple[int, int]], max_gap: int) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, stop in spans:
+        if merged and start - merged[-1][1] < max_gap:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def count_turns(yaw_rate_dps: F64, rate_hz: float, riding: B) -> tuple[int, int]:
+    """Return (left, right) turns from a heading-rate series (positive left)."""
+    rate = np.where(riding, yaw_rate_dps, 0.0)
+    smooth = moving_average(rate, max(1, round(TURN_SMOOTH_S * rate_hz)))
+    edge = round(TURN_EDGE_S * rate_hz)
+    gap = round(TURN_MERGE_GAP_S * rate_hz)
+    counts = {1: 0, -1: 0}
+    for sign in (1, -1):
+        spans = _merge(runs(sign * smooth >= TURN_RATE_DPS), gap)
+        for start, stop in spans:
+            lo, hi = max(0, start - edge), min(len(rate), stop + edge)
+            change_deg = float(smooth[lo:hi].sum()) / rate_hz
+            if sign * change_deg >= TURN_MIN_DEG:
+                counts[sign] += 1
+    return counts[1], counts[-1]
+
+
+def count_hard_braking(long_accel_g: F64, rate_hz: float, riding: B) -> int:
+    """Return the number of hard braking events in a longitudinal series."""
+    smooth = moving_average(long_accel_g, max(1, round(ACCEL_SMOOTH_S * rate_hz)))
+    braking = (smooth < -HARD_BRAKING_G) & riding
+    spans = _merge(runs(braking), round(BRAKING_MERGE_GAP_S * rate_hz))
+    min_len = HARD_BRAKING_MIN_S * rate_hz
+    return sum(1 for start, stop in spans if stop - start >= min_len)
+
+
+def extremes(values: F64, rate_hz: float, riding: B) -> tuple[float, float] | None:
+    """Return (largest positive, largest negative as a positive number) of a
+    smoothed series over the riding samples, or None without riding."""
+    if not riding.any():
+        return None
+    smooth = moving_average(values, max(1, round(ACCEL_SMOOTH_S * rate_hz)))[riding]
+    return max(0.0, float(smooth.max())), max(0.0, float(-smooth.min()))
