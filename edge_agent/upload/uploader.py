@@ -21,6 +21,7 @@ one part in memory at a time keeps a 1 GB gateway comfortable.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -230,7 +231,10 @@ class Uploader:
         content_type: str,
         sha256_hex: str,
     ) -> UploadResult:
+        aborted = self._drop_journalled(ref)
         data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256_hex:
+            raise IntegrityError(f"put {ref}: {path} changed while being uploaded")
         checksum = BodyChecksum.of(data, self.settings.checksum_mode)
         etag = self.store.put_object(
             ref.bucket,
@@ -244,7 +248,7 @@ class Uploader:
             raise IntegrityError(
                 f"put {ref}: store ETag {etag} is not the body MD5 {checksum.md5_hex}"
             )
-        return UploadResult(ref, len(data), sha256_hex, etag, False, 1, 0, 0)
+        return UploadResult(ref, len(data), sha256_hex, etag, False, 1, 0, aborted)
 
     def _resume_entry(
         self, ref: ObjectRef, size_bytes: int, sha256_hex: str, part_size: int
@@ -334,10 +338,12 @@ class Uploader:
         # Send each part the store does not already hold with these bytes.
         done: list[UploadedPart] = []
         md5s: list[str] = []
+        whole = hashlib.sha256()
         sent = reused = 0
         with open(path, "rb") as source:
             for number in range(1, part_count + 1):
                 data = source.read(part_size)
+                whole.update(data)
                 checksum = BodyChecksum.of(data, mode)
                 md5s.append(checksum.md5_hex)
                 have = stored.get(number)
@@ -380,6 +386,11 @@ class Uploader:
                     self._on_part_done(ref, number, part_count)
 
         # Assemble; a lost reply to an earlier complete shows as NoSuchUpload.
+        if whole.hexdigest() != sha256_hex:
+            raise IntegrityError(
+                f"upload {ref}: {path} changed while being uploaded; the next "
+                "attempt aborts this upload and starts over"
+            )
         try:
             etag = self.store.complete_multipart_upload(
                 ref.bucket, ref.key, entry.upload_id, done

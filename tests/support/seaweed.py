@@ -16,6 +16,7 @@ context manager :func:`run_seaweed`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -72,6 +74,8 @@ copy_2 = 1
 copy_3 = 1
 copy_other = 1
 """
+# prctl option: signal to deliver when the parent process dies.
+_PR_SET_PDEATHSIG = 1
 _PORT_NAMES = (
     "master.port",
     "master.port.grpc",
@@ -100,6 +104,7 @@ class SeaweedS3:
     log_path: Path
     startup_s: float
     pid: int
+    ports: dict[str, int]
 
     def client(self, **config: Any) -> S3Client:
         """Return a boto3 S3 client for this endpoint (path-style, no CRC)."""
@@ -189,7 +194,31 @@ def _probe(server: SeaweedS3) -> bool:
     return True
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(
+    process: subprocess.Popen[bytes], socket_dir: Path, ports: dict[str, int]
+) -> None:
+    try:
+        _end_process(process)
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        _remove_port_sockets(ports)
+
+
+def _remove_port_sockets(ports: dict[str, int]) -> None:
+    """Remove the gRPC sockets weed names by port in /tmp (a kill leaves them)."""
+    for port in ports.values():
+        for leftover in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+            if leftover.is_socket():
+                leftover.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL weed if the test process dies without cleaning up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _end_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -202,7 +231,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _start_once(
-    weed: Path, work_dir: Path, timeout_s: float
+    weed: Path, work_dir: Path, socket_dir: Path, timeout_s: float
 ) -> tuple[subprocess.Popen[bytes], SeaweedS3]:
     ports = dict(zip(_PORT_NAMES, _free_loopback_ports(len(_PORT_NAMES)), strict=True))
     data_dir = work_dir / "data"
@@ -240,8 +269,8 @@ def _start_once(
         f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
         f"-volume.max={VOLUME_MAX}",
         "-volume.preStopSeconds=0",
-        f"-filer.localSocket={work_dir / 'filer.sock'}",
-        f"-s3.localSocket={work_dir / 's3.sock'}",
+        f"-filer.localSocket={socket_dir / 'filer.sock'}",
+        f"-s3.localSocket={socket_dir / 's3.sock'}",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     log_path = work_dir / "weed.log"
@@ -254,6 +283,7 @@ def _start_once(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     server = SeaweedS3(
         endpoint_url=f"http://127.0.0.1:{ports['s3.port']}",
@@ -264,10 +294,12 @@ def _start_once(
         log_path=log_path,
         startup_s=0.0,
         pid=process.pid,
+        ports=ports,
     )
     deadline = started + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            _remove_port_sockets(ports)
             raise SeaweedUnavailableError(
                 f"weed exited with code {process.returncode} during start-up; "
                 f"log {log_path}:\n{_log_tail(log_path)}"
@@ -276,7 +308,8 @@ def _start_once(
             elapsed_s = time.monotonic() - started
             return process, SeaweedS3(**{**server.__dict__, "startup_s": elapsed_s})
         time.sleep(PROBE_INTERVAL_S)
-    _stop(process)
+    _end_process(process)
+    _remove_port_sockets(ports)
     raise SeaweedUnavailableError(
         f"SeaweedFS S3 did not answer within {timeout_s:.0f} s; "
         f"log {log_path}:\n{_log_tail(log_path)}"
@@ -298,9 +331,15 @@ def run_seaweed(
     error: SeaweedUnavailableError | None = None
     for attempt in range(1, START_ATTEMPTS + 1):
         attempt_dir = work_dir / f"attempt-{attempt}"
+        # Unix socket paths are limited to about 100 bytes, so the sockets
+        # weed lets us place go to a short private folder.
+        socket_dir = Path(tempfile.mkdtemp(prefix="weed-"))
         try:
-            process, server = _start_once(weed, attempt_dir, startup_timeout_s)
+            process, server = _start_once(
+                weed, attempt_dir, socket_dir, startup_timeout_s
+            )
         except SeaweedUnavailableError as exc:
+            shutil.rmtree(socket_dir, ignore_errors=True)
             _LOGGER.warning(
                 "seaweedfs: start attempt %d/%d failed: %s",
                 attempt,
@@ -318,7 +357,7 @@ def run_seaweed(
         try:
             yield server
         finally:
-            _stop(process)
+            _stop(process, socket_dir, server.ports)
         return
     assert error is not None
     raise error
