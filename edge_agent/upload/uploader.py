@@ -122,7 +122,11 @@ class UploadResult:
 
 
 class Uploader:
-    """Upload files to one object store, journalling multipart progress."""
+    """Upload files to one object store, journalling multipart progress.
+
+    One uploader is used by one thread at a time; run several uploaders
+    (sharing a journal is fine) for parallel uploads of different keys.
+    """
 
     def __init__(
         self,
