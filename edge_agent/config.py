@@ -82,6 +82,9 @@ class BleConfig:
     """How the gateway reaches suits."""
 
     backend: str = "bluez"
+    # For backend "emulated": the bumble HCI transport of the emulated radio,
+    # e.g. "tcp-client:127.0.0.1:PORT" as printed by `firmware-bridge emulate`.
+    hci_transport: str = ""
     scan_timeout_s: float = 10.0
     connect_attempts: int = 4
     idle_poll_s: float = 30.0

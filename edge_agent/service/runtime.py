@@ -1,0 +1,128 @@
+"""Build the agent's parts from its configuration, and close them again.
+
+One place decides which object store, which BLE backend and which crash
+model a gateway uses, so the service, the demo and ``edge-agent ingest``
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.config import GatewayConfig
+from edge_agent.custody import CustodyBuffer, RetentionPolicy
+from edge_agent.processing import CrashDetector, ProcessOptions
+from edge_agent.upload import (
+    BucketNames,
+    ChecksumMode,
+    LocalDirStore,
+    ObjectLayout,
+    ObjectStore,
+    S3Store,
+    Uploader,
+    UploadJournal,
+    UploadSettings,
+)
+
+__all__ = ["AgentRuntime", "build_store", "open_runtime"]
+
+_LOGGER = logging.getLogger(__name__)
+
+BUFFER_DIR = "buffer"
+JOURNAL_FILE = "uploads.db"
+
+
+def build_store(config: GatewayConfig) -> ObjectStore:
+    """Return the object store the configuration names."""
+    store = config.store
+    if store.kind == "s3":
+        return S3Store.connect(
+            store.endpoint_url,
+            access_key_id=store.access_key_id,
+            secret_access_key=store.secret_access_key,
+            region=store.region,
+        )
+    return LocalDirStore(config.store_root)
+
+
+@dataclass
+class AgentRuntime:
+    """The long-lived parts of one gateway agent."""
+
+    config: GatewayConfig
+    buffer: CustodyBuffer
+    store: ObjectStore
+    uploader: Uploader
+    layout: ObjectLayout
+    detector: CrashDetector | None
+    process_options: ProcessOptions
+
+    def close(self) -> None:
+        """Release the buffer's lock and database."""
+        self.uploader.journal.close()
+        self.buffer.close()
+
+
+def open_runtime(
+    config: GatewayConfig, *, detector: CrashDetector | None = None
+) -> AgentRuntime:
+    """Open the buffer, store and uploader of ``config``.
+
+    Args:
+        config: the gateway configuration.
+        detector: a crash detector already loaded; the shipped model when None.
+
+    Raises:
+        CrashModelError: the shipped model is missing or fails verification.
+        CustodyError: the buffer cannot be opened (another agent holds it).
+        StorageError: the object store cannot be set up.
+    """
+    buffer_root = config.workdir / BUFFER_DIR
+    buffer_root.mkdir(parents=True, exist_ok=True)
+    buffer = CustodyBuffer.open(
+        buffer_root,
+        retention=RetentionPolicy(
+            keep_raw_after_upload=not config.retention.purge_after_release
+        ),
+    )
+    try:
+        store = build_store(config)
+        buckets = BucketNames(
+            raw=config.store.raw_bucket,
+            analytics=config.store.analytics_bucket,
+            crash=config.store.crash_bucket,
+        )
+        for bucket in (buckets.raw, buckets.analytics, buckets.crash):
+            store.ensure_bucket(bucket)
+        uploader = Uploader(
+            store,
+            UploadJournal(buffer_root / JOURNAL_FILE),
+            UploadSettings(
+                multipart_threshold_bytes=config.store.multipart_threshold_bytes,
+                part_size_bytes=config.store.part_size_bytes,
+                checksum_mode=ChecksumMode(config.store.checksum_mode),
+            ),
+        )
+        detector = detector or CrashDetector.shipped()
+    except BaseException:
+        buffer.close()
+        raise
+    return AgentRuntime(
+        config=config,
+        buffer=buffer,
+        store=store,
+        uploader=uploader,
+        layout=ObjectLayout(buckets),
+        detector=detector,
+        process_options=ProcessOptions(
+            chunk_s=config.processing.chunk_s,
+            compresslevel=config.processing.gzip_level,
+        ),
+    )
+
+
+def describe_paths(config: GatewayConfig) -> dict[str, Path]:
+    """Return where the agent keeps its buffer and (local) store."""
+    return {"buffer": config.workdir / BUFFER_DIR, "store": config.store_root}

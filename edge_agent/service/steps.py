@@ -1,0 +1,205 @@
+"""The agent's work after a log is on the gateway: process, upload, purge.
+
+Each step takes every log waiting in its state, so the same functions serve
+the first pass after a pull and the catch-up after a restart. A log whose
+input is bad is quarantined with the error (file and place) and the step goes
+on with the next log; a store outage stops the upload step, leaving the rest
+for the next cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_agent.custody import LogRecord, LogState
+from edge_agent.ingest import UnitOptions, ingest_file
+from edge_agent.processing import (
+    SOFTWARE_VERSION,
+    BadInputError,
+    ProcessResult,
+)
+from edge_agent.upload import (
+    OUTPUT_ANALYTICS,
+    OUTPUT_RAW_CSV,
+    IntegrityError,
+    StorageError,
+    upload_log,
+)
+
+from .progress import SILENT, Progress
+from .runtime import AgentRuntime
+
+__all__ = [
+    "IMPORT_OPTIONS_FILE",
+    "StepReport",
+    "process_pending",
+    "purge_released",
+    "release_imported",
+    "upload_pending",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Written beside an imported CSV's outputs before processing, so a restart
+# processes it with the unit options the operator gave.
+IMPORT_OPTIONS_FILE = "import-options.json"
+
+
+@dataclass
+class StepReport:
+    """What one pass of the steps did, log by log."""
+
+    processed: list[str] = field(default_factory=list)
+    uploaded: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)
+    quarantined: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
+    results: dict[str, ProcessResult] = field(default_factory=dict)
+
+    def merge(self, other: StepReport) -> None:
+        """Add another report's entries to this one."""
+        self.processed += other.processed
+        self.uploaded += other.uploaded
+        self.released += other.released
+        self.purged += other.purged
+        self.quarantined.update(other.quarantined)
+        self.deferred.update(other.deferred)
+        self.results.update(other.results)
+
+
+def write_import_options(
+    out_dir: Path, units: UnitOptions, columns: dict[str, str]
+) -> None:
+    """Keep the unit options of an imported CSV beside its outputs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = {"units": dataclasses.asdict(units), "columns": columns}
+    (out_dir / IMPORT_OPTIONS_FILE).write_text(json.dumps(document, indent=2))
+
+
+def _import_options(out_dir: Path) -> tuple[UnitOptions, dict[str, str]]:
+    path = out_dir / IMPORT_OPTIONS_FILE
+    if not path.exists():
+        return UnitOptions(), {}
+    document: dict[str, Any] = json.loads(path.read_text())
+    return UnitOptions(**document["units"]), dict(document["columns"])
+
+
+def _process_one(runtime: AgentRuntime, record: LogRecord) -> ProcessResult:
+    assert record.raw_path is not None
+    out_dir = runtime.buffer.output_dir(record.log_id)
+    units, columns = _import_options(out_dir)
+    return ingest_file(
+        record.raw_path,
+        record.rider_id or "",
+        record.suit_serial,
+        out_dir,
+        runtime.detector,
+        units=units,
+        columns=columns,
+        options=runtime.process_options,
+        log_id=record.log_id,
+    )
+
+
+def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepReport:
+    """Process every pulled log; quarantine the ones with bad input."""
+    report = StepReport()
+    buffer = runtime.buffer
+    pending = buffer.logs([LogState.PULLED])
+    for number, record in enumerate(pending, start=1):
+        who = f"suit {record.suit_serial}: log {record.log_id}"
+        if record.rider_id is None:
+            reason = "no rider mapped to this suit; pair it (edge-agent pair)"
+            report.deferred[record.log_id] = reason
+            _LOGGER.warning("%s: processing deferred: %s", who, reason)
+            continue
+        with progress.task(
+            f"process {record.log_id[:8]} ({number}/{len(pending)})",
+            total=1,
+            unit="log",
+        ) as task:
+            try:
+                result = _process_one(runtime, record)
+            except BadInputError as exc:
+                entry = buffer.quarantine(record.log_id, str(exc))
+                report.quarantined[record.log_id] = str(exc)
+                _LOGGER.error(
+                    "%s: rejected, kept in %s: %s", who, entry.stored_path, exc
+                )
+                continue
+            task.advance(1)
+        outputs = {OUTPUT_RAW_CSV: result.csv_path}
+        if result.analytics_path is not None:
+            outputs[OUTPUT_ANALYTICS] = result.analytics_path
+        buffer.mark_processed(
+            record.log_id, outputs, result.analytics, result.crash.detected
+        )
+        report.processed.append(record.log_id)
+        report.results[record.log_id] = result
+        _LOGGER.info(
+            "%s: processed, %d samples, crash %s",
+            who,
+            result.samples,
+            {True: "detected", False: "none", None: "not judged"}[
+                result.crash.detected
+            ],
+        )
+    return report
+
+
+def upload_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepReport:
+    """Upload every processed log; stop at the first store outage."""
+    report = StepReport()
+    buffer = runtime.buffer
+    pending = buffer.logs([LogState.PROCESSED])
+    with progress.task("upload", total=len(pending), unit="log") as task:
+        for record in pending:
+            who = f"suit {record.suit_serial}: log {record.log_id}"
+            try:
+                keys = upload_log(
+                    runtime.uploader,
+                    record,
+                    runtime.layout,
+                    software_version=SOFTWARE_VERSION,
+                )
+            except IntegrityError as exc:
+                # The outputs on flash no longer match what was recorded:
+                # keep them aside; the log is re-pulled from the suit.
+                entry = buffer.quarantine(record.log_id, str(exc))
+                report.quarantined[record.log_id] = str(exc)
+                _LOGGER.error(
+                    "%s: upload refused, kept in %s: %s", who, entry.stored_path, exc
+                )
+                continue
+            except StorageError as exc:
+                report.deferred[record.log_id] = str(exc)
+                _LOGGER.warning("%s: upload deferred, store failing: %s", who, exc)
+                break
+            buffer.mark_uploaded(record.log_id, keys)
+            report.uploaded.append(record.log_id)
+            task.advance(1)
+    return report
+
+
+def release_imported(runtime: AgentRuntime) -> StepReport:
+    """Release uploaded logs that came from an archive (no suit to tell)."""
+    report = StepReport()
+    for record in runtime.buffer.logs([LogState.UPLOADED]):
+        if record.source != "import":
+            continue
+        runtime.buffer.mark_released(record.log_id)
+        report.released.append(record.log_id)
+    return report
+
+
+def purge_released(runtime: AgentRuntime) -> StepReport:
+    """Delete local bytes of released logs per the retention setting."""
+    report = StepReport()
+    report.purged = runtime.buffer.purge_released()
+    return report
