@@ -240,11 +240,13 @@ class GnssTrack:
         heading = np.degrees(np.unwrap(np.radians(bearing)))
         # Each bearing belongs to the middle of its step.
         t_mid = (moving.t_us[:-1] + moving.t_us[1:]) / 2e6
-        t0 = t0_us / 1e6
-        grid = np.arange(t_mid[0], t_mid[-1], 1.0 / rate_hz)
+        # The grid starts at t0 so that index k is time k / rate_hz; before the
+        # first and after the last step the heading holds (rate 0).
+        t_rel = t_mid - t0_us / 1e6
+        grid = np.arange(0.0, t_rel[-1], 1.0 / rate_hz)
         if len(grid) < 2:
             return None
-        heading_grid = np.interp(grid, t_mid, heading)
+        heading_grid = np.interp(grid, t_rel, heading)
         # Compass bearing grows clockwise (right); yaw rate is positive left.
-        rate = -np.gradient(heading_grid, 1.0 / rate_hz)
-        return grid - t0, rate
+        rate: F64 = -np.gradient(heading_grid, 1.0 / rate_hz)
+        return grid, rate

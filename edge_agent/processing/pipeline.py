@@ -163,6 +163,7 @@ def process_stream(
                 processor.lean_deg.values,
                 processor.yaw_rate_rads.values,
                 processor.long_accel_mps2.values,
+                processor.speed_mps.values,
             )
         analytics = build_analytics(
             info=info,

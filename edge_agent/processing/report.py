@@ -1,12 +1,18 @@
 """Assemble the ride analytics document (schema ``ride-analytics/1``).
 
-Field names and meanings are fixed by DESIGN.md; a value the input cannot
-give is ``null``: distance and speeds without GNSS, lean, accelerations and
-braking without orientation (streams under ``MIN_ORIENTATION_RATE_HZ``),
-``start_utc``/``end_utc`` when the clock is not wall-clock. Lean, turns,
-accelerations and braking leave out the crash spans (from the first window of
-a crash event until ``POST_CRASH_S`` after its last): a tumbling rider is not
-leaning into a bend.
+Field names and meanings are fixed by DESIGN.md, and the definitions are the
+ones the synthesiser's truth files use (``firmware_bridge.synth.DEFINITIONS``).
+A value the input cannot give is ``null``: distance and speeds without GNSS,
+lean, accelerations and braking without orientation (streams under
+``MIN_ORIENTATION_RATE_HZ``), ``start_utc``/``end_utc`` when the clock is not
+wall-clock.
+
+Lean, turns, accelerations and braking describe riding before any crash:
+everything from ``PRE_IMPACT_S`` before the first detected impact on is left
+out (a tumbling or lying rider is not leaning into a bend). When the GNSS
+reports speed, turns and acceleration extremes also leave out moments slower
+than ``RIDING_MIN_SPEED_MPS`` or without a known speed: walking to and from
+the bike turns and sways, but does not ride.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from .samples import STANDARD_GRAVITY_MPS2, StreamInfo
 __all__ = ["ANALYTICS_SCHEMA", "SOFTWARE_VERSION", "RideSeries", "build_analytics"]
 
 ANALYTICS_SCHEMA = "ride-analytics/1"
-# After the impact a rider slides, tumbles and lies still; none of it is
-# riding. 30 s covers the slide; riding on afterwards counts again.
-POST_CRASH_S = 30.0
+# Control is lost up to about a second before the impact (a lowside falls
+# for 0.35-0.6 s, a highside flies for up to 0.9 s after the flick).
+PRE_IMPACT_S = 1.2
+# Walking stays under 7 km/h (1.9 m/s); riding turns happen at 12 km/h or
+# more. Between the two, 2.5 m/s separates them.
+RIDING_MIN_SPEED_MPS = 2.5
 # At low rates turns come from the GNSS course, sampled at this rate.
 COURSE_RATE_HZ = 1.0
 
@@ -55,20 +64,21 @@ class RideSeries:
     lean_deg: F32
     yaw_rate_rads: F32
     long_accel_mps2: F32
+    speed_mps: F32
 
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def _riding_mask(
+def _before_crash(
     length: int, rate_hz: float, verdict: CrashVerdict
 ) -> npt.NDArray[np.bool_]:
+    """Return the mask of the samples before the first crash (all without)."""
     riding = np.ones(length, dtype=np.bool_)
-    for event in verdict.events:
-        lo = max(0, int(event.first_window_s * rate_hz))
-        hi = min(length, int((event.last_window_end_s + POST_CRASH_S) * rate_hz))
-        riding[lo:hi] = False
+    if verdict.events:
+        first_impact_s = min(event.t_offset_s for event in verdict.events)
+        riding[max(0, int((first_impact_s - PRE_IMPACT_S) * rate_hz)) :] = False
     return riding
 
 
@@ -102,23 +112,34 @@ def build_analytics(
     max_accel_g = max_decel_g = lean_left = lean_right = None
     braking = turns_left = turns_right = None
     if series is not None and len(series.lean_deg):
-        riding = _riding_mask(len(series.lean_deg), MODEL_RATE_HZ, verdict)
+        before_crash = _before_crash(len(series.lean_deg), MODEL_RATE_HZ, verdict)
+        moving = before_crash.copy()
+        if gnss.has_speed:
+            # Unknown speed (before the first fix, in a tunnel) is not riding.
+            with np.errstate(invalid="ignore"):
+                moving &= series.speed_mps >= RIDING_MIN_SPEED_MPS
         long_accel_g = series.long_accel_mps2.astype(np.float64) / STANDARD_GRAVITY_MPS2
-        accel = extremes(long_accel_g, MODEL_RATE_HZ, riding)
-        lean = extremes(series.lean_deg.astype(np.float64), MODEL_RATE_HZ, riding)
-        if accel is not None and lean is not None:
+        accel = extremes(long_accel_g, MODEL_RATE_HZ, moving)
+        lean = extremes(series.lean_deg.astype(np.float64), MODEL_RATE_HZ, before_crash)
+        if accel is not None:
             max_accel_g, max_decel_g = accel
+        if lean is not None:
             lean_right, lean_left = lean
-        braking = count_hard_braking(long_accel_g, MODEL_RATE_HZ, riding)
-        turns_left, turns_right = count_turns(
-            np.degrees(series.yaw_rate_rads.astype(np.float64)), MODEL_RATE_HZ, riding
-        )
+        braking = count_hard_braking(long_accel_g, MODEL_RATE_HZ, before_crash)
+        yaw_rate_dps = np.degrees(series.yaw_rate_rads.astype(np.float64))
+        if moving.any():
+            # The gyro's bias shows as a constant heading rate; most riding
+            # is straight, so the median rate is the bias.
+            yaw_rate_dps -= float(np.median(yaw_rate_dps[moving]))
+        turns_left, turns_right = count_turns(yaw_rate_dps, MODEL_RATE_HZ, moving)
     else:
         course = gnss.course_rate(COURSE_RATE_HZ, t_first_us)
         if course is not None:
             t_s, rate_dps = course
-            riding = _riding_mask(len(t_s), COURSE_RATE_HZ, verdict)
-            turns_left, turns_right = count_turns(rate_dps, COURSE_RATE_HZ, riding)
+            before_crash = _before_crash(len(t_s), COURSE_RATE_HZ, verdict)
+            turns_left, turns_right = count_turns(
+                rate_dps, COURSE_RATE_HZ, before_crash
+            )
 
     return {
         "schema": ANALYTICS_SCHEMA,

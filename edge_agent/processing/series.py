@@ -50,10 +50,22 @@ class GrowableArray:
 
 
 class PeakTracker:
-    """Largest native acceleration magnitude per 10 ms grid cell, in g."""
+    """Largest acceleration magnitude per 10 ms grid cell, in g, from native
+    samples.
 
-    def __init__(self, cell_us: int) -> None:
+    A crash impact can exceed the accelerometer's full scale; the clipped
+    samples then read the full scale on that axis, which would let a smaller
+    unclipped shock later in the crash look larger. For each clipped burst
+    the true peak of the axis is estimated by the vertex of a parabola through
+    the ``CLIP_FIT_SAMPLES`` unclipped samples either side, and the burst's
+    middle cell gets the magnitude with that estimate. A burst cut by a chunk
+    boundary sees one side only and keeps its clipped magnitude.
+    """
+
+    def __init__(self, cell_us: int, full_scale_g: float | None) -> None:
         self._cell_us = cell_us
+        # Within two counts of either end of the int16 range is clipped.
+        self._limit_g = None if not full_scale_g else full_scale_g * (1 - 2 / 32768)
         self.peaks = GrowableArray()
 
     def add(
@@ -71,3 +83,49 @@ class PeakTracker:
         values = self.peaks.values
         # A cell cut by a chunk boundary keeps the larger of its two halves.
         values[index] = np.maximum(values[index], maxima)
+        if self._limit_g is not None:
+            self._add_clipped(cells, acc_g)
+
+    def _add_clipped(
+        self, cells: npt.NDArray[np.int64], acc_g: npt.NDArray[np.float32]
+    ) -> None:
+        assert self._limit_g is not None
+        clipped = np.abs(acc_g) >= self._limit_g
+        burst = clipped.any(axis=1)
+        if not burst.any():
+            return
+        edges = np.diff(np.concatenate([[0], burst.astype(np.int8), [0]]))
+        values = self.peaks.values
+        for start, stop in zip(
+            np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True
+        ):
+            axis_peaks = np.abs(acc_g[start:stop]).max(axis=0).astype(np.float64)
+            for axis in np.flatnonzero(clipped[start:stop].any(axis=0)):
+                axis_peaks[axis] = _extrapolated_peak(
+                    np.abs(acc_g[:, axis]), int(start), int(stop), self._limit_g
+                )
+            cell = int(cells[(start + stop - 1) // 2])
+            values[cell] = max(float(values[cell]), float(np.linalg.norm(axis_peaks)))
+
+
+# Unclipped samples each side of a clipped burst that the parabola goes
+# through: enough to average noise, few enough to stay on the pulse's flanks.
+CLIP_FIT_SAMPLES = 3
+# An estimate beyond this many full scales is an ill-conditioned fit.
+_MAX_CLIP_FACTOR = 3.0
+
+
+def _extrapolated_peak(
+    magnitude: npt.NDArray[np.float32], start: int, stop: int, limit: float
+) -> float:
+    """Return the vertex of a parabola through the flanks of a clipped run."""
+    lo = max(0, start - CLIP_FIT_SAMPLES)
+    hi = min(len(magnitude), stop + CLIP_FIT_SAMPLES)
+    index = np.concatenate([np.arange(lo, start), np.arange(stop, hi)])
+    if start - lo < 2 or hi - stop < 2:
+        return limit
+    a, b, c = np.polyfit(index.astype(np.float64), magnitude[index], 2)
+    if a >= 0:
+        return limit
+    vertex = c - b * b / (4 * a)
+    return float(np.clip(vertex, limit, _MAX_CLIP_FACTOR * limit))

@@ -87,10 +87,11 @@ class StreamProcessor:
         self.clock = clock
         self.quality = QualityCounters()
         self.gnss = GnssTrack()
-        self.peaks = PeakTracker(_GRID_CELL_US)
+        self.peaks = PeakTracker(_GRID_CELL_US, info.accel_full_scale_g)
         self.lean_deg = GrowableArray()
         self.yaw_rate_rads = GrowableArray()
         self.long_accel_mps2 = GrowableArray()
+        self.speed_mps = GrowableArray()
         self.scorer = scorer
         self.model_input = GrowableArray(6) if scorer is not None else None
         self.samples = 0
@@ -237,6 +238,7 @@ class StreamProcessor:
         self.lean_deg.append(out.lean_deg)
         self.yaw_rate_rads.append(out.yaw_rate_rads)
         self.long_accel_mps2.append(out.long_accel_mps2)
+        self.speed_mps.append(speed)
 
     def _write_rows(self, until_s: float) -> None:
         if not self._native_pending or self._rows is None:
