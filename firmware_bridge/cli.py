@@ -334,18 +334,23 @@ class _Unwrapper:
 
 
 class _CsvSink:
-    """Write rows to a CSV file in batches (pyarrow when present)."""
+    """Write rows to ``<path>.partial`` in batches (pyarrow when present).
+
+    ``close(keep=True)`` renames the file to ``path``; ``close(keep=False)``
+    removes it, so a failed decode leaves no half-written CSV behind.
+    """
 
     def __init__(
         self, path: Path, columns: Sequence[str], decimals: Sequence[int]
     ) -> None:
         self.path = path
+        self.partial = path.with_name(path.name + ".partial")
         self.columns = list(columns)
         self.decimals = list(decimals)
         self._parts: list[npt.NDArray[np.float64]] = []
         self._rows = 0
         self.rows_written = 0
-        self._stream = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._stream = open(self.partial, "wb")  # noqa: SIM115 - closed in close()
         self._stream.write((",".join(self.columns) + "\n").encode())
 
     def add(self, values: npt.NDArray[np.float64]) -> None:
@@ -378,9 +383,16 @@ class _CsvSink:
             pacsv.write_csv(table, self._stream, write_options=options)
         self.rows_written += len(values)
 
-    def close(self) -> None:
-        self.flush()
-        self._stream.close()
+    def close(self, keep: bool) -> None:
+        try:
+            if keep:
+                self.flush()
+        finally:
+            self._stream.close()
+            if keep:
+                self.partial.replace(self.path)
+            else:
+                self.partial.unlink(missing_ok=True)
 
 
 def _open_log(path: Path) -> Any:
@@ -390,76 +402,90 @@ def _open_log(path: Path) -> Any:
         raise InputFileError(f"{path}: cannot open: {exc.strerror or exc}") from exc
 
 
-def _imu_rows(header: LogHeader, records: npt.NDArray[np.void], t_rel_us: Any) -> Any:
-    cols = [
-        t_rel_us / 1e6,
-        records["t_us"].astype(np.float64),
-        *raw_to_physical(records["acc"], header.accel_full_scale_g).T,
-        *raw_to_physical(records["gyr"], header.gyro_full_scale_dps).T,
-    ]
+_EVENT_COLUMNS = (("t_s", 6), ("t_us", 0), ("kind", 0), ("value", 0))
+_GNSS_COLUMNS = (
+    ("t_s", 6), ("t_us", 0), ("lat_deg", 7), ("lon_deg", 7), ("alt_m", 3),
+    ("speed_m_s", 3), ("heading_deg", 2), ("fix", 0), ("satellites", 0),
+)  # fmt: skip
+
+
+def _imu_columns(header: LogHeader) -> tuple[tuple[str, int], ...]:
+    columns = [("t_s", 6), ("t_us", 0)]
+    columns += [(f"acc_{axis}_g", 5) for axis in "xyz"]
+    columns += [(f"gyr_{axis}_dps", 3) for axis in "xyz"]
+    if header.has_mag:
+        columns += [(f"mag_{axis}_ut", 3) for axis in "xyz"]
+    return tuple(columns)
+
+
+def _imu_rows(header: LogHeader, r: npt.NDArray[np.void], clock: _Unwrapper) -> Any:
+    cols = [clock.imu(r["t_us"]) / 1e6, r["t_us"].astype(np.float64)]
+    cols += [*raw_to_physical(r["acc"], header.accel_full_scale_g).T]
+    cols += [*raw_to_physical(r["gyr"], header.gyro_full_scale_dps).T]
     if header.has_mag and header.mag_full_scale_ut:
-        cols += [*raw_to_physical(records["mag"], header.mag_full_scale_ut).T]
+        cols += [*raw_to_physical(r["mag"], header.mag_full_scale_ut).T]
     return np.column_stack(cols)
+
+
+def _event_rows(r: npt.NDArray[np.void], clock: _Unwrapper) -> Any:
+    return np.column_stack(
+        [clock.side(r["t_us"]) / 1e6, r["t_us"], r["kind"], r["value"]]
+    )
+
+
+def _gnss_rows(r: npt.NDArray[np.void], clock: _Unwrapper) -> Any:
+    return np.column_stack(
+        [
+            clock.side(r["t_us"]) / 1e6,
+            r["t_us"],
+            r["lat_e7"] / 1e7,
+            r["lon_e7"] / 1e7,
+            r["alt_mm"] / 1e3,
+            r["speed_mm_s"] / 1e3,
+            r["heading_cdeg"] / 100,
+            r["fix"],
+            r["satellites"],
+        ]
+    )
 
 
 def _decode_to_csv(path: Path, out_path: Path, out: TextIO) -> None:
     stem = out_path.with_suffix("") if out_path.suffix == ".csv" else out_path
+    targets = {
+        BlockType.EVENT: (Path(f"{stem}.events.csv"), _EVENT_COLUMNS, _event_rows),
+        BlockType.GNSS: (Path(f"{stem}.gnss.csv"), _GNSS_COLUMNS, _gnss_rows),
+    }
+    sinks: dict[BlockType, _CsvSink] = {}
+
+    def open_sink(target: Path, columns: Sequence[tuple[str, int]]) -> _CsvSink:
+        names, decimals = zip(*columns, strict=True)
+        try:
+            return _CsvSink(target, names, decimals)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
+
     with _open_log(path) as stream:
         reader = LogReader(stream, source=str(path))
-        header = reader.header
-        columns = ["t_s", "t_us", "acc_x_g", "acc_y_g", "acc_z_g"]
-        columns += ["gyr_x_dps", "gyr_y_dps", "gyr_z_dps"]
-        decimals = [6, 0, 5, 5, 5, 3, 3, 3]
-        if header.has_mag:
-            columns += ["mag_x_ut", "mag_y_ut", "mag_z_ut"]
-            decimals += [3, 3, 3]
         clock = _Unwrapper()
-        sinks: dict[str, _CsvSink] = {}
         try:
-            sinks["imu"] = _CsvSink(out_path, columns, decimals)
+            sinks[BlockType.IMU] = open_sink(out_path, _imu_columns(reader.header))
             for block in reader.blocks():
                 if block.kind == BlockType.IMU:
-                    sinks["imu"].add(
-                        _imu_rows(
-                            header, block.records, clock.imu(block.records["t_us"])
-                        )
-                    )
-                elif block.kind == BlockType.EVENT:
-                    if "events" not in sinks:
-                        sinks["events"] = _CsvSink(
-                            Path(f"{stem}.events.csv"),
-                            ["t_s", "t_us", "kind", "value"],
-                            [6, 0, 0, 0],
-                        )
-                    r = block.records
-                    rel = clock.side(r["t_us"]) / 1e6
-                    sinks["events"].add(
-                        np.column_stack([rel, r["t_us"], r["kind"], r["value"]])
-                    )
-                elif block.kind == BlockType.GNSS:
-                    if "gnss" not in sinks:
-                        sinks["gnss"] = _CsvSink(
-                            Path(f"{stem}.gnss.csv"),
-                            ["t_s", "t_us", "lat_deg", "lon_deg", "alt_m", "speed_m_s",
-                             "heading_deg", "fix", "satellites"],
-                            [6, 0, 7, 7, 3, 3, 2, 0, 0],
-                        )  # fmt: skip
-                    r = block.records
-                    rel = clock.side(r["t_us"]) / 1e6
-                    sinks["gnss"].add(
-                        np.column_stack(
-                            [rel, r["t_us"], r["lat_e7"] / 1e7, r["lon_e7"] / 1e7,
-                             r["alt_mm"] / 1e3, r["speed_mm_s"] / 1e3,
-                             r["heading_cdeg"] / 100, r["fix"], r["satellites"]]
-                        )
-                    )  # fmt: skip
+                    rows = _imu_rows(reader.header, block.records, clock)
+                else:
+                    target, columns, make_rows = targets[block.kind]
+                    if block.kind not in sinks:
+                        sinks[block.kind] = open_sink(target, columns)
+                    rows = make_rows(block.records, clock)
+                sinks[block.kind].add(rows)
+            for sink in sinks.values():
+                sink.close(keep=True)
         except OSError as exc:
-            raise OutputError(
-                f"{exc.filename or out_path}: cannot write: {exc}"
-            ) from exc
+            raise OutputError(f"{out_path}: cannot write: {exc}") from exc
         finally:
             for sink in sinks.values():
-                sink.close()
+                if sink.partial.exists():
+                    sink.close(keep=False)
     for sink in sinks.values():
         print(f"wrote {sink.path} ({sink.rows_written} rows)", file=out)
 
