@@ -87,14 +87,14 @@ def _city(b: PlanBuilder, until_s: float, arrive: bool) -> None:
             b.turn(_side(rng) * _u(rng, 80, 100), _u(rng, 15, 28), _u(rng, 0.7, 1.1))
             b.hold(_u(rng, 0.5, 1.5))
         elif x < 0.58:  # traffic light
-            _foot_down_stop(b, _u(rng, 5, 40), hard=rng.random() < 0.15)
+            _foot_down_stop(b, _u(rng, 5, 40), hard=rng.random() < 0.1)
         elif x < 0.78:
             b.bend(_side(rng) * _u(rng, 8, 25), _u(rng, 3, 6))
         elif x < 0.84:  # roundabout: one continuous left turn (right-hand traffic)
             b.brake_to(_kmh(_u(rng, 20, 26)), hard=False)
             b.hold(1.0)
             b.turn(_u(rng, 150, 270), _u(rng, 15, 25), 0.8)
-        elif x < 0.90:  # u-turn
+        elif x < 0.93:  # u-turn
             b.brake_to(_kmh(_u(rng, 12, 16)), hard=False)
             b.hold(1.0)
             b.turn(_side(rng) * 180.0, _u(rng, 10, 16), 0.9)

@@ -72,7 +72,8 @@ class RideSpec:
 
     Times are seconds. ``crash_at_s`` counts from the start of riding (when
     the bike first moves); ``None`` picks a fitting moment by seed (a lowside
-    early in a corner, a highside late in one, a collision on a straight).
+    early in a corner, a highside late in one, a collision on a straight); it
+    is ignored when ``crash`` is None, so one spec family can toggle crashes.
     ``counter_start_us`` ``None`` draws the u32 counter's first value from the
     seed, so a long ride may wrap it; pass a value just below 2**32 to force a
     wrap. ``start_utc`` ``None`` means the suit clock was never set.
@@ -116,15 +117,9 @@ class RideSpec:
                 _fail(
                     "riding_s", f">= {2 * MIN_CRASH_AT_S} s with a crash", self.riding_s
                 )
-        if self.crash_at_s is not None:
-            if self.crash is None:
-                _fail("crash_at_s", "None when crash is None", self.crash_at_s)
-            if not MIN_CRASH_AT_S <= self.crash_at_s <= self.riding_s:
-                _fail(
-                    "crash_at_s",
-                    f"{MIN_CRASH_AT_S}-{self.riding_s} s (within riding_s)",
-                    self.crash_at_s,
-                )
+        at_s = None if self.crash is None else self.crash_at_s
+        if at_s is not None and not MIN_CRASH_AT_S <= at_s <= self.riding_s:
+            _fail("crash_at_s", f"{MIN_CRASH_AT_S}-{self.riding_s} s", at_s)
         if self.lying_s is not None:
             _finite_at_least("lying_s", self.lying_s, 1.0)
         glo, ghi = GNSS_RATE_RANGE_HZ

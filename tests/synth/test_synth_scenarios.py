@@ -122,7 +122,6 @@ def test_start_on_the_bike_without_walking(tmp_path: Path) -> None:
         ({"sample_rate_hz": 5.0}, "sample_rate_hz"),
         ({"crash": "wheelie"}, "crash"),
         ({"crash": "lowside", "crash_at_s": 500.0}, "crash_at_s"),
-        ({"crash_at_s": 50.0}, "crash_at_s"),
         ({"accel_full_scale_g": 12}, "accel_full_scale_g"),
         ({"gyro_full_scale_dps": 3000}, "gyro_full_scale_dps"),
         ({"gnss_rate_hz": 100.0}, "gnss_rate_hz"),
@@ -147,3 +146,8 @@ def test_reference_specs_make_50_and_250_megabytes() -> None:
         assert size_mb == pytest.approx(megabytes, rel=0.03)
     with pytest.raises(SynthSpecError):
         reference_spec("1GB")  # type: ignore[arg-type]
+
+
+def test_crash_time_without_a_crash_is_ignored() -> None:
+    spec = RideSpec(seed=1, scenario="city", riding_s=60.0, crash_at_s=30.0)
+    assert plan_ride(spec).crash is None
