@@ -54,9 +54,10 @@ FLUSH_BYTES = 64 * 1024
 # In-order bytes allowed to wait for the sink before ACKs stop (backpressure).
 MAX_UNFLUSHED_BYTES = 4 * FLUSH_BYTES
 
-# Chunks the suit may send ahead of the last ACK: 128 x 236 B = 30 KB, several
-# connection events of data so the link never waits for an ACK round trip.
-WINDOW_CHUNKS = 128
+# Chunks the suit may send ahead of the last ACK: 256 x 236 B = 60 KB, tens of
+# connection events of data, so the link never waits for an ACK round trip.
+# The gateway ACKs every quarter window (64 chunks): fewer ACKs cost less.
+WINDOW_CHUNKS = 256
 
 # No chunk for this long while some are outstanding: re-request them.
 IDLE_TIMEOUT_S = 1.0
@@ -235,6 +236,7 @@ class StreamPull:
             self._stats.duplicate_chunks += receiver.duplicates
             self._stats.crc_errors += receiver.crc_errors
             self._stats.payload_bytes_received += receiver.payload_bytes_received
+            self._writer.add(receiver.take_in_order())
             await self._writer.async_flush_all()
             self._stats.sink_appends += self._writer.appends
             self._report_progress()
@@ -319,6 +321,7 @@ class StreamPull:
         receiver, flow = self._receiver, self._flow
         assert receiver is not None and flow is not None
         self._chunks_seen += 1
+        before = receiver.expected
         try:
             nacks = receiver.feed(frame)
         except ProtocolError as error:
@@ -326,12 +329,15 @@ class StreamPull:
             return
         for nack_range in nacks:
             flow.nack(nack_range)
-        data = receiver.take_in_order()
-        if data:
-            self._writer.add(data)
-            self._maybe_ack()
+        if receiver.expected == before:
+            return
         if receiver.complete:
+            self._writer.add(receiver.take_in_order())
             self._wake.set()
+            return
+        if receiver.in_order_pending_bytes >= FLUSH_BYTES:
+            self._writer.add(receiver.take_in_order())
+        self._maybe_ack()
 
     def _on_stream_end(self, event: StreamEnd) -> None:
         receiver, flow = self._receiver, self._flow
@@ -344,11 +350,12 @@ class StreamPull:
         receiver, flow = self._receiver, self._flow
         assert receiver is not None and flow is not None
         target = receiver.expected
-        if target >= receiver.chunk_count:
-            return  # the final ACK is sent once the stream is complete
         if target - self._ack_requested < max(1, receiver.window_chunks // 4):
             return
-        if self._writer.unflushed_bytes > MAX_UNFLUSHED_BYTES:
+        if target >= receiver.chunk_count:
+            return  # the final ACK is sent once the stream is complete
+        unflushed = self._writer.unflushed_bytes + receiver.in_order_pending_bytes
+        if unflushed > MAX_UNFLUSHED_BYTES:
             return  # resumed by _on_flushed
         self._ack_requested = target
         flow.ack(target)

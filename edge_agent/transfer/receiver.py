@@ -69,6 +69,11 @@ class StreamReceiver:
         return self.expected >= self.chunk_count
 
     @property
+    def in_order_pending_bytes(self) -> int:
+        """Return in-order bytes received but not yet taken."""
+        return len(self._in_order)
+
+    @property
     def in_order_end(self) -> int:
         """Return the log offset just after the last in-order byte received."""
         return min(

@@ -15,8 +15,8 @@ and the gateway both handle several thousand chunks a second.
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import struct
+from typing import NamedTuple
 
 from firmware_bridge.ble.protocol.constants import CHUNK_OVERHEAD_BYTES, SEQ_MODULUS
 from firmware_bridge.ble.protocol.errors import ChecksumError, MalformedMessageError
@@ -34,8 +34,7 @@ def crc16(data: bytes | bytearray | memoryview) -> int:
     return binascii.crc_hqx(data, _CRC_INIT)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DataChunk:
+class DataChunk(NamedTuple):
     """Hold one decoded chunk: its 16-bit seq, log offset and payload."""
 
     seq: int
@@ -49,8 +48,9 @@ def encode_chunk(seq: int, offset: int, payload: bytes | memoryview) -> bytes:
         raise MalformedMessageError("data chunk", "payload", ">= 1 byte", 0, 6)
     if not 0 <= offset <= 0xFFFFFFFF:
         raise MalformedMessageError("data chunk", "offset", "0..2**32-1", offset, 2)
-    frame = _HEADER.pack(seq % SEQ_MODULUS, offset) + payload
-    return frame + _CRC.pack(binascii.crc_hqx(frame, _CRC_INIT))
+    header = _HEADER.pack(seq % SEQ_MODULUS, offset)
+    crc = binascii.crc_hqx(payload, binascii.crc_hqx(header, _CRC_INIT))
+    return b"".join((header, payload, _CRC.pack(crc)))
 
 
 def decode_chunk(frame: bytes | bytearray) -> DataChunk:
@@ -71,7 +71,7 @@ def decode_chunk(frame: bytes | bytearray) -> DataChunk:
             "data chunk", "crc", f"0x{computed:04x}", f"0x{found:04x}", len(frame) - 2
         )
     seq, offset = _HEADER.unpack_from(frame, 0)
-    return DataChunk(seq, offset, bytes(view[6:-2]))
+    return DataChunk(seq, offset, view[6:-2].tobytes())
 
 
 def unwrap_seq(seq: int, reference: int) -> int:

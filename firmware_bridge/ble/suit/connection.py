@@ -122,8 +122,10 @@ class SuitConnection:
         if stream is None or stream.done:
             raise _att_error(ResultCode.NO_STREAM)
         if isinstance(command, Ack):
+            self._ctx.stats.acks_received += 1
             accepted = stream.apply_ack(unwrap_seq(command.next_seq, stream.acked))
         else:
+            self._ctx.stats.nacks_received += 1
             first = unwrap_seq(command.first_seq, stream.acked)
             accepted = stream.apply_nack(first, command.count)
         if not accepted:
@@ -277,7 +279,9 @@ class SuitConnection:
         if ctx.faults.take_drop(index, offset, size):
             ctx.stats.chunks_dropped += 1
             return True
-        await ctx.device.notify_subscriber(self._connection, ctx.data_char, frame)
+        await ctx.device.gatt_server.notify_subscriber(
+            self._connection, ctx.data_char, frame
+        )
         stats = ctx.stats
         stats.chunks_sent += 1
         stats.chunks_resent += resend

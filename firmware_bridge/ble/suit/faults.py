@@ -80,3 +80,5 @@ class SuitStats:
     payload_bytes_by_log: dict[str, int] = dataclasses.field(default_factory=dict)
     streams: list[StreamRecord] = dataclasses.field(default_factory=list)
     connections: int = 0
+    acks_received: int = 0
+    nacks_received: int = 0
