@@ -38,6 +38,9 @@ TRUTH_SCHEMA = "ride-truth/1"
 TURN_COUNT_DEG = 45.0
 # A hard braking event lasts at least this long above HARD_BRAKING_G.
 HARD_BRAKING_MIN_S = 0.5
+# Lean extremes count from this ground speed: above walking pace and the
+# roll of getting on the bike or a foot-down stop, below every planned turn.
+LEAN_MIN_SPEED_M_S = 10.0 / 3.6
 
 DEFINITIONS: dict[str, str] = {
     "time": "t = sample index / sample_rate_hz: seconds since the first sample",
@@ -62,14 +65,18 @@ DEFINITIONS: dict[str, str] = {
     "rotation; positive = leaning right. In a coordinated turn at speed v and "
     "yaw rate r (positive left) the bike's lean is -atan(v r / g)",
     "max_lean_left_deg": "largest lean to the left (positive number) over "
-    "samples on the bike (stopped or riding) before any crash",
+    "samples on the bike at a ground speed of at least 10 km/h, before any "
+    "crash (getting on and off, foot-down stops and walking excluded); null "
+    "when never riding that fast",
     "max_lean_right_deg": "largest lean to the right over the same samples",
     "turn": "one continuous riding manoeuvre (yaw rate of one sign between "
-    "straight stretches, at >= 12 km/h) whose heading change is at least 45 "
+    "straight stretches, ridden at >= 12 km/h) whose heading change is at least 45 "
     "degrees. Every planned manoeuvre is >= 60 or <= 25 degrees and starts "
     ">= 4 s after the previous one ends (except lane changes: two <= 10 degree "
     "bends of opposite sign, >= 1 s apart); u-turns and roundabouts are one "
-    "turn. Walking turns are not counted. A turn cut short by a crash counts "
+    "turn. Walking turns (on foot, below 7 km/h, up to 180 degrees) are not "
+    "counted: a speed mask of >= 10 km/h separates them. A turn cut short by a "
+    "crash counts "
     "if its heading change before the crash onset reached 45 degrees",
     "turns_left": "turns with a positive (counter-clockwise from above) heading change",
     "turns_right": "turns with a negative heading change",
@@ -96,6 +103,11 @@ DEFINITIONS: dict[str, str] = {
     "quality.counter_wraps": "times the u32 microsecond counter decreases "
     "between consecutive samples (wraps past 2^32)",
 }
+
+
+def _rounded(value: float, digits: int) -> float | None:
+    """Return ``value`` rounded, or None when nothing was folded in."""
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def truth_path(log_path: str | os.PathLike[str]) -> Path:
@@ -246,9 +258,11 @@ class TruthAccumulator:
         bike = truth.on_bike
         if bike.any():
             accel = truth.long_accel_g[bike]
-            lean = truth.lean_deg[bike]
             self.max_accel = max(self.max_accel, float(accel.max()))
             self.max_decel = max(self.max_decel, float(-accel.min()))
+        riding = bike & (truth.speed_m_s >= LEAN_MIN_SPEED_M_S)
+        if riding.any():
+            lean = truth.lean_deg[riding]
             self.lean_right = max(self.lean_right, float(lean.max()))
             self.lean_left = max(self.lean_left, float(-lean.min()))
         self._braking(bike & (truth.long_accel_g < -HARD_BRAKING_G))
@@ -312,8 +326,8 @@ class TruthAccumulator:
             max_speed_kmh=round(self.max_speed * 3.6, 4),
             max_accel_g=bike_value(self.max_accel, 4),
             max_decel_g=bike_value(self.max_decel, 4),
-            max_lean_left_deg=bike_value(self.lean_left, 3),
-            max_lean_right_deg=bike_value(self.lean_right, 3),
+            max_lean_left_deg=_rounded(self.lean_left, 3),
+            max_lean_right_deg=_rounded(self.lean_right, 3),
             turns_left=turns_left,
             turns_right=turns_right,
             hard_braking_events=self.hard_brakes,

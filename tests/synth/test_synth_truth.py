@@ -134,8 +134,13 @@ def test_max_speed_accel_and_lean_are_sample_extremes(rides: list[SynthRide]) ->
         assert t.max_speed_kmh == pytest.approx(st.speed_m_s.max() * 3.6, abs=1e-3)
         assert t.max_accel_g == pytest.approx(st.long_accel_g[bike].max(), abs=1e-4)
         assert t.max_decel_g == pytest.approx(-st.long_accel_g[bike].min(), abs=1e-4)
-        assert t.max_lean_right_deg == pytest.approx(st.lean_deg[bike].max(), abs=1e-3)
-        assert t.max_lean_left_deg == pytest.approx(-st.lean_deg[bike].min(), abs=1e-3)
+        riding = bike & (st.speed_m_s >= 10 / 3.6)
+        assert t.max_lean_right_deg == pytest.approx(
+            st.lean_deg[riding].max(), abs=1e-3
+        )
+        assert t.max_lean_left_deg == pytest.approx(
+            -st.lean_deg[riding].min(), abs=1e-3
+        )
     track = rides[0].truth
     assert track.max_lean_left_deg is not None and track.max_lean_right_deg is not None
     assert 44.0 < max(track.max_lean_left_deg, track.max_lean_right_deg) < 56.0
@@ -194,6 +199,11 @@ def test_turn_counts_match_the_yaw_rate(rides: list[SynthRide]) -> None:
         assert (left, right) == (ride.truth.turns_left, ride.truth.turns_right)
         # Unambiguous: every manoeuvre is clearly a turn or clearly not.
         assert all(abs(c) >= 59.0 or abs(c) <= 26.0 for c in changes)
+        # Turns are ridden at 12 km/h or more; walking turns are slower.
+        turning = st.on_bike & (np.abs(st.yaw_rate_dps) > 1e-6)
+        assert st.speed_m_s[turning].min() >= 12 / 3.6 - 0.01
+        walking = ride.activity == Activity.WALKING
+        assert st.speed_m_s[walking].max() < 7 / 3.6
     assert sum(r.truth.turns_left + r.truth.turns_right for r in rides) >= 10
 
 
