@@ -1,4 +1,4 @@
-"""Command line of the firmware bridge: ``firmware-bridge synth|decode``.
+"""Command line of the firmware bridge: ``firmware-bridge synth|decode|emulate``.
 
 Each subcommand is one ``_register_<name>`` function that adds its parser and
 sets its handler; ``COMMANDS`` lists them. Handlers return an exit code or
@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from firmware_bridge.emulate_cli import register_emulate
 from firmware_bridge.logformat import (
     BlockType,
     EventKind,
@@ -558,14 +559,18 @@ def _run_decode(args: argparse.Namespace, out: TextIO) -> int:
 
 # main ----------------------------------------------------------------------
 
-COMMANDS: tuple[Callable[[Any], None], ...] = (_register_synth, _register_decode)
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _register_synth,
+    _register_decode,
+    register_emulate,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every subcommand of ``COMMANDS`` registered."""
     parser = argparse.ArgumentParser(
         prog="firmware-bridge",
-        description="Suit-side tools: synthesise ride logs, decode logs.",
+        description="Suit-side tools: synthesise, decode and emulate suit logs.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

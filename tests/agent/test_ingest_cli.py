@@ -1,0 +1,81 @@
+"""``edge-agent ingest`` on the real recorded ride and on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_agent.cli import main
+
+REAL_RIDE = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared/data/real/bicycle-ride/ArduinoLog.csv"
+)
+UNITS = ["--time-unit", "ms", "--accel-unit", "g", "--gyro-unit", "deg/s"]
+
+
+def _ingest(workdir: Path, *files: Path, units: list[str] = UNITS) -> int:
+    argv = ["ingest", "--workdir", str(workdir), "--rider", "r1", "--suit", "bike1"]
+    return main([*argv, *units, *map(str, files)])
+
+
+def _analytics(workdir: Path) -> list[dict[str, object]]:
+    found = sorted((workdir / "store" / "analytics").rglob("*.json"))
+    return [json.loads(p.read_text()) for p in found if not p.name.endswith(".meta.json")]
+
+
+@pytest.mark.skipif(not REAL_RIDE.exists(), reason="shared real data not present")
+def test_real_bicycle_ride_is_imported(tmp_path: Path) -> None:
+    assert _ingest(tmp_path, REAL_RIDE) == 0
+
+    (analytics,) = _analytics(tmp_path)
+    assert 10.3 <= analytics["distance_km"] <= 11.5  # type: ignore[operator]
+    assert abs(analytics["duration_s"] - 2436) <= 24.36  # type: ignore[operator]
+    assert 15 <= analytics["avg_speed_kmh"] <= 19  # type: ignore[operator]
+    assert analytics["start_utc"] is None
+    assert analytics["turns_left"] is not None and analytics["turns_right"] is not None
+    crash = analytics["crash"]
+    assert isinstance(crash, dict)
+    assert crash["detected"] is None and "Hz" in crash["reason"]
+    csv = list((tmp_path / "store" / "raw").rglob("*.csv.gz"))
+    assert len(csv) == 1
+
+
+def test_bad_files_are_quarantined_and_the_rest_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.csv"
+    rows = ["t,ax,ay,az,gx,gy,gz"]
+    rows += [f"{i * 10},0,0,1,0,0,0" for i in range(600)]
+    good.write_text("\n".join(rows) + "\n")
+    truncated = tmp_path / "broken.slog"
+    truncated.write_bytes(b"SUITLOG\x1a" + b"\x01\x00")
+    nan_only = tmp_path / "nan.csv"
+    nan_only.write_text("t,ax,ay,az,gx,gy,gz\n0,nan,nan,nan,nan,nan,nan\n")
+
+    code = _ingest(tmp_path / "work", truncated, good, nan_only)
+
+    out = capsys.readouterr().out
+    assert code == 4
+    assert "broken.slog" in out and "byte" in out
+    assert "nan.csv" in out
+    assert len(_analytics(tmp_path / "work")) == 1
+    quarantine = tmp_path / "work" / "buffer" / "quarantine"
+    assert len([p for p in quarantine.iterdir() if p.is_dir()]) == 2
+    # The operator's originals are untouched.
+    assert truncated.read_bytes().startswith(b"SUITLOG")
+
+
+def test_missing_unit_options_name_the_file_and_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "export.csv"
+    csv.write_text("Time,Ax,Ay,Az,Gx,Gy,Gz\n" + "0,0,0,1,0,0,0\n" * 10)
+
+    code = _ingest(tmp_path / "work", csv, units=[])
+
+    out = capsys.readouterr().out
+    assert code == 4
+    assert "export.csv" in out and "--time-unit" in out
