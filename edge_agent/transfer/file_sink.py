@@ -108,7 +108,10 @@ class FileLogSink:
                     },
                 )
             part = self.part_path(log_id)
-            return part.stat().st_size if part.exists() else 0
+            if not part.exists():
+                part.touch()
+                self._fsync_directory()
+            return part.stat().st_size
 
     def append_log_bytes(self, log_id: str, offset: int, data: bytes) -> None:
         """Append ``data`` at ``offset`` (the durable end) and fsync it."""

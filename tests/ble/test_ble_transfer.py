@@ -292,3 +292,21 @@ async def test_log_list_pages_past_one_reply(
 
     assert [entry.log_id for entry in entries] == list(logs)
     assert [entry.size_bytes for entry in entries] == [len(d) for d in logs.values()]
+
+
+@pytest.mark.parametrize("size_bytes", [0, 1, FULL_CHUNK_BYTES, FULL_CHUNK_BYTES + 1])
+async def test_pull_edge_sizes(
+    start_suit: SuitFactory, radio: GatewayRadio, sink: RecordingSink, size_bytes: int
+) -> None:
+    logs = random_logs(13, [size_bytes])
+    (log_id,) = logs
+    await start_suit("SN000012", logs)
+
+    async with SuitSession(
+        await _find(radio, "SN000012"), backend=radio.client_backend
+    ) as session:
+        (entry,) = await session.async_list_logs()
+        stats = await session.async_pull(entry, sink)
+
+    assert sink.read_log(log_id) == logs[log_id]
+    assert stats.payload_bytes_received == size_bytes
