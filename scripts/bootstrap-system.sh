@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages the project needs on Debian/Ubuntu, only if
-# missing: a Python >= 3.11 with venv and headers, and a C compiler for
-# packages that build from source. Runs apt-get only when something is absent.
+# missing: a Python >= 3.11 with venv and headers, a C compiler for packages
+# that build from source, and Mosquitto (a real broker for the MQTT tests). Runs apt-get only when something is absent.
 set -euo pipefail
 
 python=${PYTHON:-python3}
@@ -16,6 +16,8 @@ else
   "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+# The MQTT tests run a real broker; /usr/sbin is not always on a user's PATH.
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
