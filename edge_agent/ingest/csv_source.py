@@ -102,6 +102,7 @@ class CsvSource:
         self.path = Path(path)
         self.source = str(self.path)
         self._rejected_ragged = 0
+        self._ragged_reported = 0
         try:
             head = self._read_head()
             log_id = log_id or _file_log_id(self.path)
@@ -290,7 +291,9 @@ class CsvSource:
             )
 
     def _convert(self, batch: pa.RecordBatch) -> SourceChunk:
-        ragged_before = self._rejected_ragged
+        # The reader calls the ragged-row handler while it reads the batch.
+        ragged = self._rejected_ragged - self._ragged_reported
+        self._ragged_reported = self._rejected_ragged
         f = self._factors
         time_raw = self._numbers(batch, "time")
         acc = np.stack([self._numbers(batch, f"acc_{a}") for a in _AXES], axis=1)
@@ -326,7 +329,7 @@ class CsvSource:
         return SourceChunk(
             samples,
             fixes if fixes is not None else GnssFixes.empty(),
-            rejected_rows=rejected + (self._rejected_ragged - ragged_before),
+            rejected_rows=rejected + ragged,
         )
 
     def _fixes(

@@ -45,10 +45,11 @@ _LOGGER = logging.getLogger(__name__)
 # (1.5 leaves room for clock jitter while catching a single lost sample).
 GAP_PERIODS = 1.5
 # How late a sample may arrive and still be put back in order. Firmware
-# reorders at most one block (1024 samples, about 1 s at 1 kHz) when a flash
-# write is retried; 2 s covers that with margin and keeps the pending buffer
-# at 2,000 samples at 1 kHz.
-REORDER_HORIZON_US = 2_000_000
+# swaps at most two neighbouring blocks (1024 samples, about 1 s each at
+# 1 kHz) when a flash write is retried, which makes the first sample of the
+# displaced block about 2 s late; 3 s covers that with margin and keeps the
+# pending buffer at 3,000 samples at 1 kHz.
+REORDER_HORIZON_US = 3_000_000
 
 _COUNTER_MODULUS = 1 << 32
 _HALF_COUNTER = 1 << 31

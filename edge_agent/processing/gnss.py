@@ -31,6 +31,9 @@ EARTH_RADIUS_M = 6_371_008.8
 # shorter than this are noise, not movement. At 5 m the chord lost on a 20 m
 # radius bend is under 1 %.
 JITTER_M = 5.0
+# Receivers' speed noise is about 0.1-0.2 m/s (1 sigma); reported speeds
+# below this floor are a receiver standing still, not walking (>= 1 m/s).
+SPEED_FLOOR_MPS = 0.5
 # Speed between two fixes further apart than this is unknown (tunnel, lost
 # fix); interpolating across would invent a speed profile.
 MAX_FIX_GAP_S = 2.5
@@ -165,13 +168,25 @@ class GnssTrack:
                 last_lat, last_lon = lat[i], lon[i]
         return fixes.take(np.asarray(keep, dtype=np.intp))
 
-    def distance_m(self) -> float | None:
-        """Return the distance travelled, or None without a usable track."""
+    def distance_m(self, t_first_us: int, t_last_us: int) -> float | None:
+        """Return the distance travelled between two sample times, or None
+        without a usable track.
+
+        With receiver speed, the speed at the first and last fix is held back
+        to ``t_first_us`` and on to ``t_last_us``: a receiver needs seconds to
+        its first fix while the rider is already walking to the bike.
+        """
         fixes = self.fixes
         if len(fixes) < 2:
             return None
         if self.has_speed:
-            return self._speed_integral_m()
+            ends = 0.0
+            speed = fixes.speed_mps
+            if np.isfinite(speed[0]) and speed[0] >= SPEED_FLOOR_MPS:
+                ends += float(speed[0]) * max(0, int(fixes.t_us[0]) - t_first_us) / 1e6
+            if np.isfinite(speed[-1]) and speed[-1] >= SPEED_FLOOR_MPS:
+                ends += float(speed[-1]) * max(0, t_last_us - int(fixes.t_us[-1])) / 1e6
+            return self._speed_integral_m() + ends
         moving = self._moving()
         if len(moving) < 2:
             return 0.0
@@ -186,7 +201,9 @@ class GnssTrack:
     def _speed_integral_m(self) -> float:
         fixes = self.fixes
         dt_s = np.diff(fixes.t_us) / 1e6
-        v = fixes.speed_mps
+        # A receiver standing still reports |noise| as speed; below the floor
+        # it is not movement.
+        v = np.where(fixes.speed_mps < SPEED_FLOOR_MPS, 0.0, fixes.speed_mps)
         by_speed = 0.5 * (v[:-1] + v[1:]) * dt_s
         # Across an outage (or a fix without speed) the straight line between
         # the fixes on either side is the best remaining estimate.

@@ -10,9 +10,10 @@ wall-clock.
 Lean, turns, accelerations and braking describe riding before any crash:
 everything from ``PRE_IMPACT_S`` before the first detected impact on is left
 out (a tumbling or lying rider is not leaning into a bend). When the GNSS
-reports speed, turns and acceleration extremes also leave out moments slower
-than ``RIDING_MIN_SPEED_MPS`` or without a known speed: walking to and from
-the bike turns and sways, but does not ride.
+reports speed, lean, turns and acceleration extremes also leave out moments
+slower than ``RIDING_MIN_SPEED_MPS`` or without a known speed: walking to and
+from the bike, mounting and dismounting turn and sway, but do not ride (the
+lean of a foot-down stop, a few degrees, is left out with them).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def build_analytics(
         offset = info.start_utc_us - info.clock_origin_us
         start_utc, end_utc = utc_text(t_first_us + offset), utc_text(t_last_us + offset)
 
-    distance_m = gnss.distance_m()
+    distance_m = gnss.distance_m(t_first_us, t_last_us)
     max_speed_mps = gnss.max_speed_mps()
     avg_speed_kmh = None
     if distance_m is not None and duration_s > 0:
@@ -120,7 +121,7 @@ def build_analytics(
                 moving &= series.speed_mps >= RIDING_MIN_SPEED_MPS
         long_accel_g = series.long_accel_mps2.astype(np.float64) / STANDARD_GRAVITY_MPS2
         accel = extremes(long_accel_g, MODEL_RATE_HZ, moving)
-        lean = extremes(series.lean_deg.astype(np.float64), MODEL_RATE_HZ, before_crash)
+        lean = extremes(series.lean_deg.astype(np.float64), MODEL_RATE_HZ, moving)
         if accel is not None:
             max_accel_g, max_decel_g = accel
         if lean is not None:
