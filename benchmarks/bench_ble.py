@@ -12,7 +12,7 @@ Both sides run in this one process over the real bumble stack, so absolute
 rates measure Python CPU, not radio airtime; the ratios are what carry over.
 The pull writes to a FileLogSink in a temporary directory (real fsync).
 
-Usage: python benchmarks/bench_ble.py [--log-mb 6] [--rounds 5]
+Usage: python benchmarks/bench_ble.py [--log-mb 3] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 
-from edge_agent.transfer import FileLogSink, SuitSession, async_find_suits
+from edge_agent.transfer import FileLogSink, PullStats, SuitSession, async_find_suits
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.protocol import DATA_UUID, chunk_payload_for_mtu
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
@@ -86,16 +86,16 @@ async def _raw_rate(
 
 async def _pull(
     radio: GatewayRadio, suit: EmulatedSuit, directory: Path
-) -> tuple[float, float]:
-    """Pull the suit's only log; return bytes per wall and per CPU second."""
+) -> tuple[float, float, PullStats]:
+    """Pull the suit's only log; return bytes per wall and CPU second, stats."""
     (device,) = await async_find_suits(SCAN_S, backend=radio.scanner_backend)
     sink = FileLogSink(directory)
     async with SuitSession(device, backend=radio.client_backend) as session:
         (entry,) = await session.async_list_logs()
         with _Timer() as timer:
             async with asyncio.timeout(STEP_TIMEOUT_S):
-                await session.async_pull(entry, sink)
-    return entry.size_bytes / timer.wall_s, entry.size_bytes / timer.cpu_s
+                stats = await session.async_pull(entry, sink)
+    return entry.size_bytes / timer.wall_s, entry.size_bytes / timer.cpu_s, stats
 
 
 async def _run(log_bytes: int, rounds: int) -> list[tuple[str, str, str, str]]:
@@ -154,8 +154,9 @@ async def _run(log_bytes: int, rounds: int) -> list[tuple[str, str, str, str]]:
         radio = await GatewayRadio.async_create(air, att_mtu=ATT_MTU)
         try:
             suit.faults.disconnect_after_bytes(len(logs[log_id]) // 2)
-            await _pull(radio, suit, root / "drop")
+            pull_stats = (await _pull(radio, suit, root / "drop"))[2]
             resent = suit.stats.payload_bytes_by_log[log_id] - len(logs[log_id])
+            received_twice = pull_stats.payload_bytes_received - len(logs[log_id])
             reconnects = suit.stats.connections - 1
         finally:
             await radio.async_close()
@@ -202,10 +203,16 @@ async def _run(log_bytes: int, rounds: int) -> list[tuple[str, str, str, str]]:
             "",
         ),
         (
-            f"bytes re-sent after {reconnects} disconnect(s)",
+            f"bytes re-sent by the suit, {reconnects} disconnect(s)",
             f"{resent} B",
             f"<= {chunk} B (one chunk)",
             _verdict(0 <= resent <= chunk),
+        ),
+        (
+            "bytes the gateway received twice, same pull",
+            f"{received_twice} B",
+            f"<= {chunk} B (one chunk)",
+            _verdict(0 <= received_twice <= chunk),
         ),
     ]
 
@@ -217,8 +224,8 @@ def _verdict(passed: bool) -> str:
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log-mb", type=float, default=6.0, help="pulled log size")
-    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
+    parser.add_argument("--log-mb", type=float, default=3.0, help="pulled log size")
+    parser.add_argument("--rounds", type=int, default=9, help="throughput rounds")
     args = parser.parse_args()
     # The injected disconnect makes bumble and the session log warnings that
     # are expected here; keep the table readable.

@@ -64,7 +64,9 @@ class SuitLink:
         self._reassembler = ReplyReassembler()
         self._tokens = itertools.cycle(range(1, 256))
         self._command_lock = asyncio.Lock()
-        self._pending: tuple[int, asyncio.Future[Reply]] | None = None
+        self._pending: (
+            tuple[int, asyncio.Future[Reply], Callable[[Reply], None] | None] | None
+        ) = None
 
     async def async_start(self) -> None:
         """Subscribe to the control point and data characteristics."""
@@ -117,14 +119,23 @@ class SuitLink:
         """Read one characteristic."""
         return await self._gatt(f"read {uuid}", self.client.read_gatt_char(uuid))
 
-    async def async_command(self, make: Callable[[int], Command]) -> Reply:
-        """Send the command ``make(token)`` and return the suit's reply."""
+    async def async_command(
+        self,
+        make: Callable[[int], Command],
+        on_reply: Callable[[Reply], None] | None = None,
+    ) -> Reply:
+        """Send the command ``make(token)`` and return the suit's reply.
+
+        ``on_reply`` runs inside the notification callback that completes the
+        reply, before anything the suit sent after it is handled: READ_LOG
+        uses it to be ready for the first data chunk.
+        """
         async with self._command_lock:
             if self.disconnected.is_set():
                 raise SuitLinkError(f"{self.who}: link lost")
             command = make(next(self._tokens))
             future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-            self._pending = (command.token, future)
+            self._pending = (command.token, future, on_reply)
             try:
                 await self._write(command)
                 async with asyncio.timeout(REPLY_TIMEOUT_S):
@@ -170,7 +181,10 @@ class SuitLink:
         if pending is None or pending[0] != reply.token or pending[1].done():
             _LOGGER.warning("%s: stale reply dropped: %s", self.who, reply)
             return
-        pending[1].set_result(reply)
+        _token, future, on_reply = pending
+        if on_reply is not None:
+            on_reply(reply)
+        future.set_result(reply)
 
     def _on_data(self, _sender: BleakGATTCharacteristic, frame: bytearray) -> None:
         if self.on_data is None:

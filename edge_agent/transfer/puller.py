@@ -37,6 +37,7 @@ from firmware_bridge.ble.protocol import (
     ProtocolError,
     ReadLog,
     ReadLogReply,
+    Reply,
     ResultCode,
     StreamEnd,
     chunk_payload_for_mtu,
@@ -54,10 +55,11 @@ FLUSH_BYTES = 64 * 1024
 # In-order bytes allowed to wait for the sink before ACKs stop (backpressure).
 MAX_UNFLUSHED_BYTES = 4 * FLUSH_BYTES
 
-# Chunks the suit may send ahead of the last ACK: 256 x 236 B = 60 KB, tens of
-# connection events of data, so the link never waits for an ACK round trip.
-# The gateway ACKs every quarter window (64 chunks): fewer ACKs cost less.
-WINDOW_CHUNKS = 256
+# Chunks the suit may send ahead of the last ACK: 1024 x 236 B = 240 KB, far
+# more than one ACK round trip of airtime, so the link never waits for an ACK.
+# ACKs go every quarter window (256 chunks): each is a write with response,
+# and fewer of them leave more of the link to data.
+WINDOW_CHUNKS = 1024
 
 # No chunk for this long while some are outstanding: re-request them.
 IDLE_TIMEOUT_S = 1.0
@@ -217,14 +219,14 @@ class StreamPull:
 
     async def async_run(self) -> int:
         """Stream and store; return the durable end offset (flushed even on error)."""
-        reply = await self._async_open()
-        receiver = self._receiver = StreamReceiver(reply)
-        self._stats.chunk_payload_bytes.append(reply.chunk_payload_bytes)
         self._flow = FlowSender(self._link, self._fail)
-        self._link.on_data = self._on_data
         self._link.on_stream_end = self._on_stream_end
         self._link.on_disconnect = self._wake.set
         try:
+            reply = await self._async_open()
+            receiver = self._receiver
+            assert receiver is not None  # installed by _install on the reply
+            self._stats.chunk_payload_bytes.append(reply.chunk_payload_bytes)
             await self._async_wait_complete(receiver)
             await self._link.async_flow(Ack(0, receiver.chunk_count))
         finally:
@@ -233,23 +235,46 @@ class StreamPull:
             self._link.on_disconnect = None
             await self._flow.async_close()
             self._stats.chunks_nacked += self._flow.chunks_nacked
-            self._stats.duplicate_chunks += receiver.duplicates
-            self._stats.crc_errors += receiver.crc_errors
-            self._stats.payload_bytes_received += receiver.payload_bytes_received
-            self._writer.add(receiver.take_in_order())
+            if self._receiver is not None:
+                self._collect(self._receiver)
             await self._writer.async_flush_all()
             self._stats.sink_appends += self._writer.appends
             self._report_progress()
         return self._writer.durable
 
+    def _collect(self, receiver: StreamReceiver) -> None:
+        self._stats.duplicate_chunks += receiver.duplicates
+        self._stats.crc_errors += receiver.crc_errors
+        self._stats.payload_bytes_received += receiver.payload_bytes_received
+        self._writer.add(receiver.take_in_order())
+
+    def _expected_reply(self, reply: ReadLogReply, max_payload: int) -> bool:
+        entry = self._entry
+        return (reply.log_id, reply.offset, reply.length) == (
+            entry.log_id,
+            self._start,
+            entry.size_bytes - self._start,
+        ) and reply.chunk_payload_bytes <= max_payload
+
     async def _async_open(self) -> ReadLogReply:
         entry = self._entry
         max_payload = chunk_payload_for_mtu(self._link.att_mtu)
+
+        def install(reply: Reply) -> None:
+            # Runs in the reply's callback, so the receiver is in place before
+            # the first chunk (sent right after the reply) is handled.
+            if isinstance(reply, ReadLogReply) and self._expected_reply(
+                reply, max_payload
+            ):
+                self._receiver = StreamReceiver(reply)
+                self._link.on_data = self._on_data
+
         for attempt in (1, 2):
             reply = await self._link.async_command(
                 lambda token: ReadLog(
                     token, entry.log_id, self._start, 0, max_payload, WINDOW_CHUNKS
-                )
+                ),
+                install,
             )
             if isinstance(reply, ErrorReply):
                 if reply.result is ResultCode.BUSY and attempt == 1:
@@ -261,15 +286,11 @@ class StreamPull:
                     f"refused: {reply.result.name}",
                     reply.result,
                 )
-            if not isinstance(reply, ReadLogReply):
-                raise SuitProtocolError(f"{self._link.who}: READ_LOG got {reply}")
-            expected = (entry.log_id, self._start, entry.size_bytes - self._start)
-            found = (reply.log_id, reply.offset, reply.length)
-            if found != expected or reply.chunk_payload_bytes > max_payload:
+            if not isinstance(reply, ReadLogReply) or self._receiver is None:
                 raise SuitProtocolError(
-                    f"{self._link.who}: READ_LOG reply (log_id, offset, length) "
-                    f"expected {expected}, found {found}, chunk payload "
-                    f"{reply.chunk_payload_bytes} (at most {max_payload})"
+                    f"{self._link.who}: READ_LOG of {entry.log_id} from "
+                    f"{self._start} (chunk payload at most {max_payload}) "
+                    f"answered {reply}"
                 )
             return reply
         raise SuitCommandError(f"{self._link.who}: suit stays busy", None)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bumble import data_types
+from bumble.att import ATT_Error, ErrorCode
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
@@ -54,8 +55,9 @@ DEFAULT_MAX_MTU = 247
 # Advertising interval: 20 ms, the minimum BLE allows, so tests reconnect fast.
 ADVERTISING_INTERVAL_MS = 20.0
 
-# Chunks the suit keeps unacknowledged at most (its transmit buffer).
-SUIT_MAX_WINDOW_CHUNKS = 256
+# Largest window the suit grants.  It is credit, not RAM: a chunk owed again
+# is re-read from the log, so the suit accepts the protocol's maximum.
+SUIT_MAX_WINDOW_CHUNKS = MAX_WINDOW_CHUNKS
 
 # Local-name bytes left in a 31-byte advertisement after flags (3 bytes), the
 # 128-bit service UUID list (18) and the name's own header (2).
@@ -231,7 +233,7 @@ class EmulatedSuit:
         link = self._links.get(connection.handle)
         if link is None:
             _LOGGER.warning("suit %s: write from unknown connection", self.serial)
-            return
+            raise ATT_Error(ErrorCode.UNLIKELY_ERROR)
         link.on_control_write(value)
 
     # Status -------------------------------------------------------------------
