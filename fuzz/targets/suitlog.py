@@ -1,0 +1,168 @@
+"""Fuzz target ``suitlog``: the processing layer's ``SuitLogSource``.
+
+Each input (as given and with its CRCs repaired) is written to a scratch file
+(``SuitLogSource`` opens a path; ``/dev/shm`` keeps it in memory where it
+exists), read chunk by chunk, and the samples go through ``SampleCleaner`` as
+the pipeline's first stage does.
+
+Contract: only ``CorruptLogError`` subclasses escape (the source maps every
+decoder error with ``map_log_format_error``), and a mapped error carries the
+decoder's offset and field under the matching processing type. Properties: a
+log the decoder reads whole yields exactly its IMU samples, each chunk's
+arrays agree in length, and the cleaner emits strictly increasing times.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.processing import suitlog
+from edge_agent.processing.clean import QualityCounters, SampleCleaner
+from edge_agent.processing.errors import CorruptLogError, map_log_format_error
+from edge_agent.processing.samples import SourceChunk
+from edge_agent.processing.suitlog import SuitLogSource, is_suit_log
+from firmware_bridge.logformat import BlockType, LogFormatError, LogReader
+
+from ._common import ContractViolation
+from ._logs import LOG_DICTIONARY, build_log, log_seeds, repair_crcs
+
+__all__ = ["DICTIONARY", "MAX_LEN", "one_input", "seeds"]
+
+# Same bound as ``logformat``: a 64 KiB log already spans several chunks when
+# its blocks are small, and keeps file writes cheap.
+MAX_LEN = 64 * 1024
+DICTIONARY = LOG_DICTIONARY
+# The source groups 8,192 samples per chunk, more than a 64 KiB input holds;
+# 256 lets small inputs span several chunks (the grouping is read at run
+# time, and no result may depend on where chunks are cut).
+GROUP_SAMPLES = 256
+suitlog.GROUP_SAMPLES = GROUP_SAMPLES
+
+_scratch_dir: Path | None = None
+
+
+def _scratch_file() -> Path:
+    """Return the per-process scratch path, creating its folder once."""
+    global _scratch_dir
+    if _scratch_dir is None:
+        shm = Path("/dev/shm")
+        parent = str(shm) if shm.is_dir() else None
+        _scratch_dir = Path(tempfile.mkdtemp(prefix="fuzz-suitlog-", dir=parent))
+        atexit.register(shutil.rmtree, _scratch_dir, True)
+    return _scratch_dir / "input.bin"
+
+
+def _decoder_view(data: bytes) -> tuple[int, LogFormatError | None]:
+    """Return the IMU sample count the decoder reads and the error it stops on."""
+    samples = 0
+    try:
+        reader = LogReader(io.BytesIO(data), source="<fuzz>")
+        for block in reader.blocks():
+            if block.kind == BlockType.IMU:
+                samples += len(block.records)
+    except LogFormatError as exc:
+        return samples, exc
+    return samples, None
+
+
+def _check_chunk(chunk: SourceChunk) -> None:
+    samples, fixes = chunk.samples, chunk.fixes
+    n = len(samples)
+    shapes = [samples.acc_mps2.shape, samples.gyr_rads.shape]
+    if samples.mag_ut is not None:
+        shapes.append(samples.mag_ut.shape)
+    if any(shape != (n, 3) for shape in shapes) or len(samples.saturation) != n:
+        raise ContractViolation(f"chunk of {n} samples has arrays of {shapes}")
+    fix_lengths = {
+        len(fixes.t_us),
+        len(fixes.lat_deg),
+        len(fixes.lon_deg),
+        len(fixes.alt_m),
+        len(fixes.speed_mps),
+        len(fixes.course_deg),
+    }
+    if len(fix_lengths) != 1:
+        raise ContractViolation(f"GNSS arrays of different lengths {fix_lengths}")
+
+
+def _read_and_clean(path: Path) -> int:
+    """Stream ``path`` through the source and the cleaner; return samples read."""
+    read = 0
+    with SuitLogSource(path) as source:
+        cleaner = SampleCleaner(
+            source.info.sample_rate_hz, QualityCounters(), source=str(path)
+        )
+        last_us: int | None = None
+        emitted = []
+        for chunk in source.chunks():
+            _check_chunk(chunk)
+            read += len(chunk.samples)
+            emitted.append(cleaner.push(chunk.samples))
+        emitted.append(cleaner.finish())
+        for final in emitted:
+            if final is None:
+                continue
+            t = final.t_us
+            if last_us is not None and len(t) and int(t[0]) <= last_us:
+                raise ContractViolation(
+                    f"cleaner emitted {int(t[0])} us after {last_us} us"
+                )
+            if len(t) > 1 and not bool(np.all(np.diff(t) > 0)):
+                raise ContractViolation("cleaner emitted times out of order")
+            if len(t):
+                last_us = int(t[-1])
+    return read
+
+
+def _one(data: bytes) -> None:
+    path = _scratch_file()
+    path.write_bytes(data)
+    is_suit_log(path)
+    expected_samples, decoder_error = _decoder_view(data)
+    try:
+        read = _read_and_clean(path)
+    except CorruptLogError as exc:
+        if decoder_error is None:
+            raise ContractViolation(
+                f"source refused a log the decoder reads whole: {exc}"
+            ) from exc
+        mapped = map_log_format_error(decoder_error)
+        if type(exc) is not type(mapped) or (exc.offset, exc.field) != (
+            decoder_error.offset,
+            decoder_error.field,
+        ):
+            raise ContractViolation(
+                f"source raised {type(exc).__name__} ({exc}) for decoder error "
+                f"{type(decoder_error).__name__} ({decoder_error})"
+            ) from exc
+        return
+    if decoder_error is not None:
+        raise ContractViolation(
+            f"source read a log the decoder refuses: {decoder_error}"
+        )
+    if read != expected_samples:
+        raise ContractViolation(
+            f"source yielded {read} samples, the decoder reads {expected_samples}"
+        )
+
+
+def one_input(data: bytes) -> None:
+    """Read ``data`` as a suit log file; allow only CorruptLogError."""
+    repaired = repair_crcs(data)
+    for candidate in (data,) if repaired == data else (data, repaired):
+        _one(candidate)
+
+
+def seeds() -> dict[str, bytes]:
+    """Return valid logs, and one that spans several source chunks."""
+    logs = log_seeds()
+    logs["many-chunks-100hz"] = build_log(
+        600, rate_hz=100.0, samples_per_block=64, gnss_fixes=2, seed=6
+    )
+    return logs
