@@ -52,7 +52,8 @@ def test_detect_events_needs_run_length() -> None:
 
 def _ride(probability: list[float], impact_s: float | None) -> RideScores:
     p = np.asarray(probability, dtype=np.float32)
-    return RideScores(p, np.arange(len(p)) * 0.5, impact_s, riding_s=1800.0)
+    starts_s = np.arange(len(p), dtype=np.float64) * 0.5
+    return RideScores(p, starts_s, impact_s, riding_s=1800.0)
 
 
 def test_event_figures_match_crash_and_count_false_alarms() -> None:
