@@ -8,7 +8,8 @@ Event level, which is what a rider feels: a crash *event* is a run of at least
 gateway applies, see ``metadata.DecisionRule``). A true crash counts as
 detected when an event has a window starting between one window length before
 the impact and ``MATCH_AFTER_IMPACT_S`` after it; every other event is a false
-alarm, reported per hour of riding.
+alarm. False alarms are counted over the whole log (walking included) and
+divided by the hours on the bike before any crash, so the rate errs high.
 
 NumPy only: the gateway and tests import this without TensorFlow.
 """

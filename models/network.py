@@ -1,6 +1,6 @@
 """The crash detector network: a small 1D CNN over contract v1 windows.
 
-Shape (about 17k parameters, about 2 MFLOP per window)::
+Shape (16.6k parameters, about 0.7 M multiply-adds per window)::
 
     imu_window [b, 200, 6]
     -> Normalization (per-channel mean and variance of the training windows)

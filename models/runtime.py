@@ -151,14 +151,8 @@ class CrashModelRunner:
             raise ModelContractError(
                 f"{source}: cannot resize the batch dimension to {batch_windows}: {exc}"
             ) from exc
-        embedding_shape = self._interpreter.get_tensor_details()
-        self.embedding_size = int(
-            next(
-                d["shape"][1]
-                for d in embedding_shape
-                if d["index"] == self._embedding_index
-            )
-        )
+        embedding = self._interpreter.get_tensor(self._embedding_index)
+        self.embedding_size = int(embedding.shape[1])
 
     @classmethod
     def from_info(
