@@ -56,11 +56,11 @@ class WindowOutputs:
 
 def _make_interpreter(model_path: Path, num_threads: int | None) -> Any:
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert import interpreter as litert
     except ImportError:  # pragma: no cover - fallback for old gateways
-        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef, unused-ignore]
+        from tflite_runtime import interpreter as litert
     try:
-        return Interpreter(model_path=str(model_path), num_threads=num_threads)
+        return litert.Interpreter(model_path=str(model_path), num_threads=num_threads)
     except (ValueError, RuntimeError) as exc:
         raise ModelFileError(
             f"{model_path}: interpreter cannot load it: {exc}"
