@@ -1,0 +1,476 @@
+"""The gateway's MQTT client: status, durable events, commands, one link loop.
+
+Threads: the agent calls :meth:`GatewayMqttClient.enqueue` and
+:meth:`~GatewayMqttClient.update_status` from any thread; exactly one link
+thread, started by :meth:`~GatewayMqttClient.start`, owns every broker
+connection. It runs::
+
+    connect (new paho client, TLS, CONNACK, subscribe)
+      -> serve: publish status "online", send pending outbox rows in order
+         (at most max_inflight unacknowledged), commit PUBACKs in batches,
+         hand inbound messages to the handler, until the link drops
+      -> wait a jittered, exponentially growing delay -> connect again
+
+A lost link, a paho disconnect callback and :meth:`request_reconnect` only
+mark the current connection as finished; none of them starts anything. So
+any number of disconnect notifications, from any thread, ends in the single
+loop that is already running. The loop never gives up; the last connect
+error is kept in :attr:`~GatewayMqttClient.last_error` and returned by
+:meth:`~GatewayMqttClient.wait_connected`.
+
+The inbound handler runs on the link thread and must return quickly (queue
+the work). Retained model announcements arrive again after each reconnect;
+handle them idempotently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from .backoff import Backoff
+from .config import MqttConfig
+from .errors import (
+    BrokerConnectError,
+    BrokerUnavailableError,
+    MqttPayloadError,
+    OutboxError,
+)
+from .events import GatewayEvent
+from .inbound import InboundMessage, parse_inbound
+from .outbox import Outbox
+from .session import TICK_S, LinkSession, SessionAcks, describe
+from .status import (
+    REASON_CONNECTION_LOST,
+    REASON_SHUTDOWN,
+    STATE_OFFLINE,
+    STATE_ONLINE,
+    check_status_info,
+    status_document,
+)
+
+__all__ = ["GatewayMqttClient", "InboundHandler", "LinkStats"]
+
+_LOGGER = logging.getLogger(__name__)
+
+InboundHandler = Callable[[InboundMessage], None]
+
+# Longest stop: time to get the "offline" status acknowledged and say
+# goodbye; the outbox keeps whatever is still in flight.
+STOP_TIMEOUT_S = 10.0
+# Prune delivered outbox rows after this many deliveries: rare enough to
+# cost nothing, often enough to bound the file.
+PRUNE_EVERY_DELIVERIES = 500
+# How often wait_* helpers look at the state.
+POLL_S = 0.05
+
+
+@dataclass
+class LinkStats:
+    """Counters of the link thread, for metrics and tests (read-only outside)."""
+
+    link_threads_started: int = 0
+    connect_attempts: int = 0
+    connections: int = 0
+    links_lost: int = 0
+    reconnect_requests: int = 0
+    events_sent: int = 0
+    events_delivered: int = 0
+    events_refused: int = 0
+    events_set_aside: int = 0
+    inbound_accepted: int = 0
+    inbound_rejected: int = 0
+    handler_errors: int = 0
+    status_published: int = 0
+
+
+class GatewayMqttClient:
+    """Connect one gateway to its broker and keep it connected.
+
+    Args:
+        config: validated on construction.
+        outbox_path: the SQLite outbox file (created if missing).
+        on_message: called with every valid command and announcement.
+        rng: randomness of the reconnect jitter (tests pass a seeded one).
+
+    Raises:
+        MqttConfigError: ``config`` is invalid.
+        OutboxError: the outbox cannot be opened.
+    """
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        outbox_path: str | Path,
+        *,
+        on_message: InboundHandler | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config.validate()
+        self.topics = config.topics()
+        self.outbox = Outbox.open(outbox_path)
+        self.stats = LinkStats()
+        self._on_message = on_message
+        self._rng = rng
+        self._label = f"gateway {config.gateway_id}: broker {config.broker}"
+        self._lock = threading.Lock()
+        self._status_info: dict[str, Any] = {}
+        self._status_dirty = threading.Event()
+        self._feed_needed = threading.Event()
+        self._feed_needed.set()
+        self._stopping = threading.Event()
+        self._reconnect_requested = threading.Event()
+        self._connected = threading.Event()
+        self._last_error: BrokerConnectError | None = None
+        self._thread: threading.Thread | None = None
+        self._deliveries_since_prune = 0
+
+    # ----- public API -----
+
+    def start(self) -> None:
+        """Start the link thread (once); returns at once."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError(f"{self._label}: client already started")
+            self._thread = threading.Thread(
+                target=self._run,
+                name=f"mqtt-link-{self.config.gateway_id}",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Publish "offline", disconnect, join the link thread, close the outbox."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=timeout_s + TICK_S * 10)
+            if thread.is_alive():
+                _LOGGER.error(
+                    "%s: link thread did not stop within %.1f s", self._label, timeout_s
+                )
+                return
+        self.outbox.close()
+
+    def __enter__(self) -> GatewayMqttClient:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def enqueue(self, event: GatewayEvent) -> bool:
+        """Store ``event`` durably for the events topic; return False if known.
+
+        Works with or without a broker connection; the event is on disk when
+        this returns and is sent until the broker acknowledges it.
+
+        Raises:
+            MqttPayloadError: the event breaks ``gateway-event/1``.
+            OutboxError: the outbox cannot commit.
+        """
+        added = self.outbox.enqueue(event, self.topics.events)
+        self._feed_needed.set()
+        return added
+
+    def update_status(self, info: Mapping[str, Any]) -> None:
+        """Set the agent's part of the retained status (replaces the last one).
+
+        Published at once when connected, else on the next connection.
+
+        Raises:
+            MqttPayloadError: an unknown key or a value of the wrong type.
+        """
+        checked = check_status_info(info, self.topics.status)
+        with self._lock:
+            self._status_info = checked
+        self._status_dirty.set()
+
+    def request_reconnect(self, reason: str) -> None:
+        """Ask the link thread to drop the current connection and reconnect.
+
+        Safe from any thread, any number of times: requests made while no
+        connection is up are absorbed by the reconnect already under way.
+        """
+        with self._lock:
+            self.stats.reconnect_requests += 1
+        if not self._reconnect_requested.is_set():
+            _LOGGER.info("%s: reconnect requested: %s", self._label, reason)
+        self._reconnect_requested.set()
+
+    @property
+    def connected(self) -> bool:
+        """Return True while a session with the broker is up."""
+        return self._connected.is_set()
+
+    @property
+    def last_error(self) -> BrokerConnectError | None:
+        """Return the error of the last failed connect (None once connected)."""
+        return self._last_error
+
+    def wait_connected(self, timeout_s: float) -> None:
+        """Block until connected.
+
+        Raises:
+            BrokerConnectError: not connected within ``timeout_s``; the last
+                connect error (identity, refusal, unavailability) when known.
+        """
+        if self._connected.wait(timeout_s):
+            return
+        if self._last_error is not None:
+            raise self._last_error
+        raise BrokerUnavailableError(
+            self.config.broker, f"not connected within {timeout_s:.1f} s"
+        )
+
+    def wait_delivered(self, timeout_s: float) -> bool:
+        """Return True once no event is pending, False after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.outbox.counts()["pending"] == 0:
+                return True
+            time.sleep(POLL_S)
+        return self.outbox.counts()["pending"] == 0
+
+    # ----- the link thread -----
+
+    def _run(self) -> None:
+        self.stats.link_threads_started += 1
+        backoff = Backoff(
+            self.config.backoff_min_s, self.config.backoff_max_s, rng=self._rng
+        )
+        while not self._stopping.is_set():
+            self.stats.connect_attempts += 1
+            attempt = backoff.attempt + 1
+            try:
+                session = self._open_session()
+            except Exception as exc:
+                self._connect_failed(exc, attempt, backoff)
+                continue
+            backoff.reset()
+            self._last_error = None
+            self._reconnect_requested.clear()
+            self.stats.connections += 1
+            self._connected.set()
+            _LOGGER.info("%s: connected", self._label)
+            try:
+                reason = self._serve(session)
+            except Exception:
+                _LOGGER.exception("%s: link thread failed; reconnecting", self._label)
+                reason = "internal error"
+            finally:
+                self._connected.clear()
+                session.close()
+            if self._stopping.is_set():
+                break
+            self.stats.links_lost += 1
+            delay_s = backoff.next_delay_s()
+            _LOGGER.warning(
+                "%s: link lost (%s); reconnecting in %.1f s",
+                self._label,
+                reason,
+                delay_s,
+            )
+            self._stopping.wait(delay_s)
+        _LOGGER.info("%s: link thread stopped", self._label)
+
+    def _connect_failed(self, exc: Exception, attempt: int, backoff: Backoff) -> None:
+        if isinstance(exc, BrokerConnectError):
+            self._last_error = exc
+        else:
+            _LOGGER.exception("%s: unexpected error while connecting", self._label)
+            self._last_error = BrokerUnavailableError(self.config.broker, describe(exc))
+        delay_s = backoff.next_delay_s()
+        log = (
+            _LOGGER.warning
+            if isinstance(exc, BrokerUnavailableError)
+            else _LOGGER.error
+        )
+        log(
+            "%s: connect attempt %d failed: %s; next attempt in %.1f s",
+            self._label,
+            attempt,
+            describe(exc),
+            delay_s,
+        )
+        self._stopping.wait(delay_s)
+
+    def _status_payload(self, state: str, reason: str | None) -> str:
+        with self._lock:
+            info = dict(self._status_info)
+        document = status_document(self.config.gateway_id, state, info, reason=reason)
+        return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+    def _open_session(self) -> LinkSession:
+        session = LinkSession(
+            self.config,
+            will_payload=self._status_payload(STATE_OFFLINE, REASON_CONNECTION_LOST),
+            on_message=self._handle_inbound,
+            label=self._label,
+        )
+        try:
+            session.open()
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def _serve(self, session: LinkSession) -> str:
+        """Run one connection until it drops, a reconnect is asked, or stop."""
+        self._status_dirty.set()
+        self._feed_needed.set()
+        cursor_seq = 0
+        while True:
+            if self._stopping.is_set():
+                self._goodbye(session)
+                return "stopped"
+            if self._reconnect_requested.is_set():
+                self._reconnect_requested.clear()
+                session.drop()
+                return "reconnect requested"
+            if self._status_dirty.is_set():
+                self._status_dirty.clear()
+                if session.publish_status(self._status_payload(STATE_ONLINE, None)):
+                    self.stats.status_published += 1
+            cursor_seq = self._feed(session, cursor_seq)
+            session.tick()
+            self._settle(session.take_acks())
+            if not session.alive:
+                return session.lost_reason or "connection closed"
+
+    def _feed(self, session: LinkSession, cursor_seq: int) -> int:
+        """Publish pending events after ``cursor_seq`` into free slots."""
+        free = session.free_slots()
+        if free <= 0 or not self._feed_needed.is_set():
+            return cursor_seq
+        self._feed_needed.clear()
+        try:
+            entries = self.outbox.pending_after(cursor_seq, free)
+        except OutboxError as exc:
+            _LOGGER.error("%s: cannot read the outbox: %s", self._label, exc)
+            self._feed_needed.set()
+            return cursor_seq
+        for entry in entries:
+            if not session.publish_event(entry):
+                self._feed_needed.set()
+                break
+            cursor_seq = entry.seq
+            self.stats.events_sent += 1
+        if len(entries) == free:
+            # There may be more behind this page.
+            self._feed_needed.set()
+        return cursor_seq
+
+    def _settle(self, acks: SessionAcks) -> None:
+        """Commit what the broker acknowledged since the last tick."""
+        if not acks.delivered and not acks.refused:
+            return
+        self._feed_needed.set()
+        try:
+            delivered = self.outbox.mark_delivered(acks.delivered)
+            for event_id, reason in acks.refused:
+                self._refused(event_id, reason)
+        except OutboxError as exc:
+            # The rows stay pending and go out again on the next connection;
+            # subscribers drop the repeats.
+            _LOGGER.error("%s: cannot record PUBACKs: %s", self._label, exc)
+            return
+        self.stats.events_delivered += delivered
+        self._deliveries_since_prune += delivered
+        if self._deliveries_since_prune >= PRUNE_EVERY_DELIVERIES:
+            self._deliveries_since_prune = 0
+            self.outbox.prune_delivered()
+
+    def _refused(self, event_id: str, reason: str) -> None:
+        self.stats.events_refused += 1
+        set_aside = self.outbox.record_refusal(event_id, reason)
+        if set_aside:
+            self.stats.events_set_aside += 1
+            _LOGGER.error(
+                "%s: event %s refused by the broker (%s); set aside in %s after "
+                "repeated refusals, fix the ACL and call retry_refused()",
+                self._label,
+                event_id,
+                reason,
+                self.outbox.path,
+            )
+        else:
+            _LOGGER.warning(
+                "%s: event %s refused by the broker (%s); retried on the next "
+                "connection",
+                self._label,
+                event_id,
+                reason,
+            )
+
+    def _goodbye(self, session: LinkSession) -> None:
+        """Publish "offline" (retained), wait for its PUBACK, disconnect."""
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        acknowledged = False
+        if session.publish_status(self._status_payload(STATE_OFFLINE, REASON_SHUTDOWN)):
+            while session.alive and time.monotonic() < deadline and not acknowledged:
+                session.tick()
+                acks = session.take_acks()
+                acknowledged = acks.status_acked
+                self._settle(acks)
+        if not acknowledged:
+            _LOGGER.warning(
+                "%s: offline status not acknowledged before shutdown; the broker "
+                "publishes the last will instead",
+                self._label,
+            )
+        session.goodbye(deadline)
+        _LOGGER.info("%s: disconnected (shutdown)", self._label)
+
+    def _handle_inbound(self, message: mqtt.MQTTMessage) -> None:
+        """Check an inbound message; quarantine it or hand it to the handler."""
+        topic = message.topic
+        payload = bytes(message.payload)
+        try:
+            parsed = parse_inbound(self.topics, topic, payload, retained=message.retain)
+        except MqttPayloadError as exc:
+            self.stats.inbound_rejected += 1
+            self._quarantine(topic, payload, str(exc))
+            return
+        if parsed is None:
+            return
+        self.stats.inbound_accepted += 1
+        if self._on_message is None:
+            return
+        try:
+            self._on_message(parsed)
+        except Exception as exc:
+            self.stats.handler_errors += 1
+            _LOGGER.exception("%s: handler failed on %s", self._label, topic)
+            self._quarantine(
+                topic, payload, f"handler failed: {type(exc).__name__}: {exc}"
+            )
+
+    def _quarantine(self, topic: str, payload: bytes, reason: str) -> None:
+        try:
+            entry_id = self.outbox.quarantine.add(topic, payload, reason)
+        except OutboxError as exc:
+            _LOGGER.error(
+                "%s: message on %s rejected (%s) and could not be kept: %s",
+                self._label,
+                topic,
+                reason,
+                exc,
+            )
+            return
+        _LOGGER.error(
+            "%s: message rejected, kept as inbound quarantine entry %d in %s: %s",
+            self._label,
+            entry_id,
+            self.outbox.path,
+            reason,
+        )
