@@ -100,18 +100,14 @@ class StreamReceiver:
             self.crc_errors += 1
             _LOGGER.warning("log %s: dropped chunk: %s", self.log_id, error)
             return []
-        index = unwrap_seq(chunk.seq, self.expected)
-        if index < self.expected or index in self._pending:
+        expected = self.expected
+        index = unwrap_seq(chunk.seq, expected)
+        if index < expected or index in self._pending:
             self.duplicates += 1
             return []
-        if index >= min(self.chunk_count, self.expected + MAX_WINDOW_CHUNKS):
-            raise MalformedMessageError(
-                "data chunk",
-                "seq",
-                f"< {min(self.chunk_count, self.expected + MAX_WINDOW_CHUNKS)}",
-                index,
-                0,
-            )
+        limit = min(self.chunk_count, expected + MAX_WINDOW_CHUNKS)
+        if index >= limit:
+            raise MalformedMessageError("data chunk", "seq", f"< {limit}", index, 0)
         offset, size = self._span(index)
         if chunk.offset != offset:
             raise MalformedMessageError("data chunk", "offset", offset, chunk.offset, 2)
@@ -124,28 +120,32 @@ class StreamReceiver:
                 6,
             )
         self.payload_bytes_received += size
-        self._requested.discard(index)
+        if self._requested:
+            self._requested.discard(index)
 
+        # A skipped seq: the chunks in between were lost (ordered bearer).
         missing: list[int] = []
         if index > self.highest_seen + 1:
-            first_skipped = max(self.highest_seen + 1, self.expected)
+            first_skipped = max(self.highest_seen + 1, expected)
             missing = [
                 i
                 for i in range(first_skipped, index)
                 if i not in self._pending and i not in self._requested
             ]
             self._requested.update(missing)
-        self.highest_seen = max(self.highest_seen, index)
+        if index > self.highest_seen:
+            self.highest_seen = index
 
-        if index == self.expected:
+        if index == expected:
             self._in_order += chunk.payload
-            self.expected += 1
-            while self.expected in self._pending:
-                self._in_order += self._pending.pop(self.expected)
-                self.expected += 1
+            expected += 1
+            while expected in self._pending:
+                self._in_order += self._pending.pop(expected)
+                expected += 1
+            self.expected = expected
         else:
             self._pending[index] = chunk.payload
-        return _ranges(missing)
+        return _ranges(missing) if missing else []
 
     def on_stream_end(self) -> list[NackRange]:
         """Note STREAM_END: every chunk still missing was lost; re-request it."""
