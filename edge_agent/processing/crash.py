@@ -173,9 +173,12 @@ class CrashDetector:
 class CrashScorer:
     """Score a ride's windows while it streams, then give the verdict.
 
-    Windows are independent, so scoring them in batches as the model input
-    grows gives the same probabilities as scoring the whole ride at the end;
-    it lets inference overlap the CSV compression threads.
+    The scorer keeps only the model input its next windows need (at most a
+    batch of windows, about two minutes of 100 Hz rows), so a 3-hour ride
+    never holds its 26 MB of model input at once. Windows are independent:
+    scoring them in batches as the input grows gives the same probabilities
+    as scoring the whole ride at the end, and lets inference overlap the CSV
+    compression threads.
     """
 
     def __init__(self, detector: CrashDetector) -> None:
@@ -183,31 +186,39 @@ class CrashScorer:
         self._batch = detector.batch_windows
         self._scored: list[npt.NDArray[np.float32]] = []
         self._count = 0
+        channels = len(contract.INPUT_CHANNELS)
+        self._rows = np.empty((0, channels), dtype=np.float32)
+        self._rows_start = 0  # grid index of self._rows[0]
 
-    def push(self, model_input: npt.NDArray[np.float32]) -> None:
-        """Score the full batches of complete windows not yet scored."""
-        ready = _complete_windows(len(model_input)) - self._count
-        self._score(model_input, ready - ready % self._batch)
+    @property
+    def probability(self) -> npt.NDArray[np.float32]:
+        """Return the probabilities of the windows scored so far."""
+        if not self._scored:
+            return np.empty(0, dtype=np.float32)
+        return np.concatenate(self._scored)
+
+    def push(self, rows: npt.NDArray[np.float32]) -> None:
+        """Append model-input rows (acc in g, gyro in rad/s, 100 Hz) and score
+        the full batches of complete windows."""
+        self._rows = np.concatenate([self._rows, rows]) if len(self._rows) else rows
+        ready = self._ready()
+        self._score(ready - ready % self._batch)
 
     def finish(
-        self,
-        model_input: npt.NDArray[np.float32],
-        peak_g: npt.NDArray[np.float32],
-        start_utc_us: int | None,
+        self, peak_g: npt.NDArray[np.float32], start_utc_us: int | None
     ) -> CrashVerdict:
         """Score the remaining windows and return the ride's verdict.
 
         Args:
-            model_input: (n, 6) acc in g and gyro in rad/s on the 100 Hz grid.
             peak_g: per 10 ms grid cell, the largest native |acc| in g.
             start_utc_us: wall-clock time of the first sample, or None.
         """
-        self._score(model_input, _complete_windows(len(model_input)) - self._count)
+        self._score(self._ready())
         if self._count == 0:
             return CrashVerdict(
                 None, reason=f"ride shorter than one {contract.WINDOW_S:g} s window"
             )
-        probability = np.concatenate(self._scored)
+        probability = self.probability
         starts_s = contract.window_starts_s(len(probability))
         rule = self._detector.info.metadata.decision
         events = [
@@ -224,16 +235,22 @@ class CrashScorer:
         ]
         return CrashVerdict(bool(events), events, windows=len(probability))
 
-    def _score(self, model_input: npt.NDArray[np.float32], count: int) -> None:
+    def _ready(self) -> int:
+        """Return how many complete windows are not scored yet."""
+        return _complete_windows(self._rows_start + len(self._rows)) - self._count
+
+    def _score(self, count: int) -> None:
         if count <= 0:
             return
-        first = self._count * contract.HOP_SAMPLES
-        stop = (
-            self._count + count - 1
-        ) * contract.HOP_SAMPLES + contract.WINDOW_SAMPLES
-        windows = contract.make_windows(model_input[first:stop])
+        first = self._count * contract.HOP_SAMPLES - self._rows_start
+        stop = first + (count - 1) * contract.HOP_SAMPLES + contract.WINDOW_SAMPLES
+        windows = contract.make_windows(self._rows[first:stop])
         self._scored.append(self._detector.predict(windows))
         self._count += len(windows)
+        # Rows before the next window's start are not needed any more.
+        drop = self._count * contract.HOP_SAMPLES - self._rows_start
+        self._rows = self._rows[drop:].copy()
+        self._rows_start += drop
 
 
 def _complete_windows(grid_points: int) -> int:

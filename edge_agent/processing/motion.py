@@ -55,17 +55,29 @@ B = npt.NDArray[np.bool_]
 
 
 def moving_average(values: npt.ArrayLike, width: int) -> F64:
-    """Return the centred moving average (shorter at both ends)."""
+    """Return the centred moving average (over fewer samples at both ends).
+
+    Works on slices of one cumulative sum, so a 3-hour 100 Hz series needs
+    three arrays of its length, not a dozen.
+    """
     x = np.asarray(values, dtype=np.float64)
-    if width <= 1 or len(x) == 0:
+    n = len(x)
+    if width <= 1 or n == 0:
         return x.copy()
-    cumsum = np.concatenate([[0.0], np.cumsum(x)])
+    width = min(width, n)
+    cumsum = np.empty(n + 1)
+    cumsum[0] = 0.0
+    np.cumsum(x, out=cumsum[1:])
     half = width // 2
-    index = np.arange(len(x))
-    lo = np.clip(index - half, 0, len(x))
-    hi = np.clip(index - half + width, 0, len(x))
-    averaged: F64 = (cumsum[hi] - cumsum[lo]) / (hi - lo)
-    return averaged
+    out = np.empty(n)
+    # Window of sample i: [i - half, i - half + width), clipped to the series.
+    out[half : n - width + half + 1] = cumsum[width:] - cumsum[: n - width + 1]
+    out[half : n - width + half + 1] /= width
+    head = np.arange(0, half)
+    out[:half] = cumsum[head - half + width] / (head - half + width)
+    tail = np.arange(n - width + half + 1, n)
+    out[n - width + half + 1 :] = (cumsum[n] - cumsum[tail - half]) / (n - tail + half)
+    return out
 
 
 def runs(mask: B) -> list[tuple[int, int]]:
@@ -116,7 +128,9 @@ def count_hard_braking(long_accel_g: F64, rate_hz: float, riding: B) -> int:
     return sum(1 for start, stop in spans if stop - start >= min_len)
 
 
-def extremes(values: F64, rate_hz: float, riding: B) -> tuple[float, float] | None:
+def extremes(
+    values: npt.NDArray[np.floating], rate_hz: float, riding: B
+) -> tuple[float, float] | None:
     """Return (largest positive, largest negative as a positive number) of a
     smoothed series over the riding samples, or None without riding."""
     if not riding.any():

@@ -22,7 +22,14 @@ from models.contract import MIN_NATIVE_RATE_HZ
 
 from .clean import QualityCounters
 from .crash import CrashDetector, CrashVerdict
-from .csv_out import DEFAULT_COMPRESSLEVEL, DEFAULT_WRITER_THREADS
+from .csv_out import (
+    DEFAULT_COMPRESSLEVEL,
+    DEFAULT_WRITER_THREADS,
+    Column,
+    CsvSink,
+    CsvSinkFactory,
+    GzipCsvWriter,
+)
 from .errors import OutputWriteError
 from .report import RideSeries, build_analytics
 from .samples import SourceChunk, StreamInfo
@@ -53,6 +60,17 @@ class ProcessOptions:
     writer_threads: int = DEFAULT_WRITER_THREADS
     fsync: bool = True
     write_json: bool = True
+    # Another CSV sink (a benchmark's baseline, say) instead of the gzip
+    # writer; it then owns compression, threads and fsync.
+    csv_sink: CsvSinkFactory | None = None
+
+    def make_sink(self, path: Path, columns: list[Column]) -> CsvSink:
+        """Return the CSV sink these options ask for."""
+        if self.csv_sink is not None:
+            return self.csv_sink(path, columns)
+        return GzipCsvWriter(
+            path, columns, self.compresslevel, self.writer_threads, self.fsync
+        )
 
 
 @dataclass(frozen=True)
@@ -138,9 +156,7 @@ def process_stream(
         chunk_s=options.chunk_s,
         scorer=model.scorer() if judge_crashes and model is not None else None,
         clock=clock,
-        compresslevel=options.compresslevel,
-        writer_threads=options.writer_threads,
-        fsync=options.fsync,
+        sink=options.make_sink,
     )
 
     # Stream every chunk through the per-chunk stages.
@@ -229,13 +245,11 @@ def _judge(
         )
     if model is None:
         return CrashVerdict(None, reason="no crash model is installed")
-    assert processor.model_input is not None and processor.scorer is not None
+    assert processor.scorer is not None
     start_utc_us = None
     if info.start_utc_us is not None and processor.t_first_us is not None:
         start_utc_us = info.start_utc_us + processor.t_first_us - info.clock_origin_us
-    return processor.scorer.finish(
-        processor.model_input.values, processor.peaks.peaks.values, start_utc_us
-    )
+    return processor.scorer.finish(processor.peaks.peaks.values, start_utc_us)
 
 
 def _write_json(path: Path, document: dict[str, Any], fsync: bool) -> None:

@@ -68,13 +68,13 @@ def csv_columns(info: StreamInfo) -> list[Column]:
     columns += [Column(f"gyr_{a}_rads", gyr) for a in _AXES]
     if info.has_mag:
         columns += [Column(f"mag_{a}_ut", mag) for a in _AXES]
-    columns.append(Column("lean_deg", LEAN_DECIMALS))
+    columns.append(Column("lean_deg", LEAN_DECIMALS, nullable=True))
     if info.has_gnss:
         columns += [
-            Column("lat_deg", LATLON_DECIMALS),
-            Column("lon_deg", LATLON_DECIMALS),
-            Column("alt_m", ALT_DECIMALS),
-            Column("speed_mps", SPEED_DECIMALS),
+            Column("lat_deg", LATLON_DECIMALS, nullable=True),
+            Column("lon_deg", LATLON_DECIMALS, nullable=True),
+            Column("alt_m", ALT_DECIMALS, nullable=True),
+            Column("speed_mps", SPEED_DECIMALS, nullable=True),
         ]
     columns.append(Column("saturated", kind="int"))
     return columns

@@ -1,19 +1,67 @@
 """Whole-ride series kept on the 100 Hz grid (small next to the native data).
 
 A 3-hour ride is 1.08 million grid points: each float32 series costs about
-4 MB, the six-channel model input 26 MB. The pipeline keeps these for the
-whole ride so analytics and the crash verdict see the ride at once, while the
-native-rate samples only pass through.
+4 MB. The pipeline keeps lean, yaw rate, longitudinal acceleration, speed and
+the per-cell acceleration peaks for the whole ride so analytics and the crash
+verdict see the ride at once, while the native-rate samples only pass
+through (and the model input only as far as the crash scorer needs it).
 """
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["GrowableArray", "PeakTracker"]
+__all__ = ["BlockSeries", "GrowableArray", "PeakTracker"]
 
 _MIN_CAPACITY = 4096
+
+
+class BlockSeries:
+    """An append-only float32 series kept as a list of blocks.
+
+    Appending never copies what is already stored (a growing contiguous
+    array would briefly hold its old and new buffers: three times the data).
+    ``slice`` reads a recent range cheaply; ``values`` joins everything once.
+    """
+
+    def __init__(self) -> None:
+        self._blocks: list[npt.NDArray[np.float32]] = []
+        self._starts: list[int] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, values: npt.ArrayLike) -> None:
+        """Append values at the end."""
+        block = np.asarray(values, dtype=np.float32)
+        if len(block):
+            self._blocks.append(block)
+            self._starts.append(self._size)
+            self._size += len(block)
+
+    def slice(self, lo: int, hi: int) -> npt.NDArray[np.float32]:
+        """Return values ``lo..hi`` (a copy)."""
+        first = max(0, bisect.bisect_right(self._starts, lo) - 1)
+        parts = []
+        for start, block in zip(
+            self._starts[first:], self._blocks[first:], strict=True
+        ):
+            if start >= hi:
+                break
+            parts.append(block[max(0, lo - start) : hi - start])
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+    @property
+    def values(self) -> npt.NDArray[np.float32]:
+        """Return the whole series as one array (joined once, then kept)."""
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+            self._starts = [0]
+        return self._blocks[0] if self._blocks else np.empty(0, dtype=np.float32)
 
 
 class GrowableArray:

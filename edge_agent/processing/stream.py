@@ -31,14 +31,14 @@ from models.contract import MODEL_RATE_HZ
 
 from .clean import QualityCounters, SampleCleaner
 from .crash import CrashScorer
-from .csv_out import GzipCsvWriter
+from .csv_out import CsvSinkFactory
 from .errors import NoSamplesError
 from .gnss import MAX_FIX_GAP_S, GnssTrack
 from .orientation import OrientationEstimator
 from .resample import GridBlock, StreamingResampler
 from .rows import RowAssembler, csv_columns
 from .samples import STANDARD_GRAVITY_MPS2, SampleChunk, SourceChunk, StreamInfo
-from .series import GrowableArray, PeakTracker
+from .series import BlockSeries, PeakTracker
 
 __all__ = ["MIN_ORIENTATION_RATE_HZ", "StageClock", "StreamProcessor"]
 
@@ -79,21 +79,18 @@ class StreamProcessor:
         chunk_s: float,
         scorer: CrashScorer | None,
         clock: StageClock,
-        compresslevel: int,
-        writer_threads: int,
-        fsync: bool,
+        sink: CsvSinkFactory,
     ) -> None:
         self.info = info
         self.clock = clock
         self.quality = QualityCounters()
         self.gnss = GnssTrack()
         self.peaks = PeakTracker(_GRID_CELL_US, info.accel_full_scale_g)
-        self.lean_deg = GrowableArray()
-        self.yaw_rate_rads = GrowableArray()
-        self.long_accel_mps2 = GrowableArray()
-        self.speed_mps = GrowableArray()
+        self.lean_deg = BlockSeries()
+        self.yaw_rate_rads = BlockSeries()
+        self.long_accel_mps2 = BlockSeries()
+        self.speed_mps = BlockSeries()
         self.scorer = scorer
-        self.model_input = GrowableArray(6) if scorer is not None else None
         self.samples = 0
         self.t_first_us: int | None = None
         self.t_last_us: int | None = None
@@ -112,9 +109,7 @@ class StreamProcessor:
         self._grid_pending: list[GridBlock] = []
         self._native_pending: list[SampleChunk] = []
         self._rows: RowAssembler | None = None
-        self.writer = GzipCsvWriter(
-            csv_path, csv_columns(info), compresslevel, writer_threads, fsync
-        )
+        self.writer = sink(csv_path, csv_columns(info))
 
     # -- input ---------------------------------------------------------------
 
@@ -136,9 +131,6 @@ class StreamProcessor:
         if newest - self._batch_start_us >= self._chunk_us:
             self._run_batch()
             self._advance(final=False)
-            if self.scorer is not None and self.model_input is not None:
-                with self.clock.stage("model"):
-                    self.scorer.push(self.model_input.values)
 
     def finish(self) -> None:
         """Flush every stage at the end of the stream and close the CSV."""
@@ -188,10 +180,11 @@ class StreamProcessor:
     def _queue_grid(self, grid: GridBlock) -> None:
         if len(grid) == 0:
             return
-        if self.model_input is not None:
+        if self.scorer is not None:
             model_rows = grid.values.astype(np.float32)
             model_rows[:, :3] /= _G
-            self.model_input.append(model_rows)
+            with self.clock.stage("model"):
+                self.scorer.push(model_rows)
         if self.orientation is not None:
             self._grid_pending.append(grid)
 
@@ -259,9 +252,10 @@ class StreamProcessor:
     def _lean_at(self, t_rel_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         if self.orientation is None or len(self.lean_deg) == 0:
             return np.full(len(t_rel_s), np.nan)
-        lean = self.lean_deg.values
+        size = len(self.lean_deg)
         first = math.floor(t_rel_s[0] * MODEL_RATE_HZ) - 1
-        lo = max(0, min(len(lean) - 1, first))
-        hi = min(len(lean), math.ceil(t_rel_s[-1] * MODEL_RATE_HZ) + 2)
+        lo = max(0, min(size - 1, first))
+        hi = min(size, math.ceil(t_rel_s[-1] * MODEL_RATE_HZ) + 2)
         grid_s = np.arange(lo, hi) / MODEL_RATE_HZ
-        return np.interp(t_rel_s, grid_s, lean[lo:hi].astype(np.float64))
+        lean = self.lean_deg.slice(lo, hi).astype(np.float64)
+        return np.interp(t_rel_s, grid_s, lean)

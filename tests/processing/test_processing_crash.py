@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -83,12 +85,12 @@ def test_streamed_scoring_equals_scoring_all_windows(detector: CrashDetector) ->
     whole = detector.predict(contract.make_windows(model_input))
 
     scorer = detector.scorer()
-    for stop in (350, 7000, 7001, 19_999, 29_000):
-        scorer.push(model_input[:stop])
-    verdict = scorer.finish(model_input, peaks, None)
+    stops = [0, 350, 7000, 7001, 19_999, 29_000, len(model_input)]
+    for start, stop in itertools.pairwise(stops):
+        scorer.push(model_input[start:stop])
+    verdict = scorer.finish(peaks, None)
     assert verdict.windows == len(whole)
-    streamed = np.concatenate(scorer._scored)
-    np.testing.assert_array_equal(streamed, whole)
+    np.testing.assert_array_equal(scorer.probability, whole)
     [event] = verdict.events
     assert event.t_offset_s == pytest.approx(123.45, abs=0.01)
 
