@@ -28,7 +28,10 @@ def test_example_configuration_loads() -> None:
     ("text", "fragments"),
     [
         ('[gateway]\nworkdir = "/x"\n', ["[gateway] id"]),
-        ('[gateway]\nid = "g"\n[store]\nkind = "ftp"\n', ["[store] kind", "'ftp'", "s3"]),
+        (
+            '[gateway]\nid = "g"\n[store]\nkind = "ftp"\n',
+            ["[store] kind", "'ftp'", "s3"],
+        ),
         ('[gateway]\nid = "g"\n[ble]\nscan_timeout_s = "soon"\n', ["scan_timeout_s"]),
         ('[gateway]\nid = "g"\n[ble]\nscan_secs = 3\n', ["unknown key 'scan_secs'"]),
         (

@@ -23,7 +23,9 @@ def _ingest(workdir: Path, *files: Path, units: list[str] = UNITS) -> int:
 
 def _analytics(workdir: Path) -> list[dict[str, object]]:
     found = sorted((workdir / "store" / "analytics").rglob("*.json"))
-    return [json.loads(p.read_text()) for p in found if not p.name.endswith(".meta.json")]
+    return [
+        json.loads(p.read_text()) for p in found if not p.name.endswith(".meta.json")
+    ]
 
 
 @pytest.mark.skipif(not REAL_RIDE.exists(), reason="shared real data not present")
