@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     print("edge-agent demo: synthesising rides, docking the emulated suit ...")
     result = asyncio.run(async_run_demo(args.workdir, TerminalProgress()))
 
+    dock = result.cycle.dock
+    print(
+        f"Pulled {len(dock.pulled)} logs ({dock.bytes_pulled / 1e6:.1f} MB) over the "
+        f"emulated BLE link; {dock.bytes_resent} bytes sent twice."
+    )
     rows, truth_rows = [], []
     for record in result.records:
         rows.append(ride_row(record.log_id, record.analytics or {}))

@@ -69,4 +69,4 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
         for row in rows
     ]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
