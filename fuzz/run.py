@@ -6,12 +6,15 @@ Run from the repository root (see ``fuzz/README.md``)::
     .venv/bin/python -m fuzz.run --target logformat --reproduce FILE...
     .venv/bin/python -m fuzz.run --target logformat --minimize FILE
     .venv/bin/python -m fuzz.run --target logformat --merge
+    .venv/bin/python -m fuzz.run --target logformat --line-coverage
 
 Everything a run writes goes under ``--workdir`` (default ``.fuzz/``, ignored
 by git), per target: ``seeds/`` (regenerated every run), ``corpus/`` (grows
 across runs), ``artifacts/`` (crash-, timeout-, oom- inputs), ``logs/`` (the
 fuzzer's output) and ``last-run.json`` (the figures of the last run).
-``--merge`` distils ``corpus/`` into the committed ``fuzz/corpus/TARGET/``.
+``--merge`` distils ``corpus/`` into the committed ``fuzz/corpus/TARGET/``;
+``--line-coverage`` replays seeds and both corpora and prints the project
+lines they reach.
 
 Exit codes::
 
@@ -36,6 +39,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fuzz.linecov import line_coverage
 from fuzz.targets import TARGET_NAMES, FuzzTarget, load_target
 from fuzz.targets._common import strict_logging
 
@@ -328,6 +332,35 @@ def merge(args: argparse.Namespace, target: FuzzTarget) -> int:
     return EXIT_OK
 
 
+def _compact(lines: tuple[int, ...]) -> str:
+    """Return line numbers as ranges: ``3-5,9``."""
+    spans: list[list[int]] = []
+    for line in lines:
+        if spans and line == spans[-1][1] + 1:
+            spans[-1][1] = line
+        else:
+            spans.append([line, line])
+    return ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
+
+
+def report_line_coverage(args: argparse.Namespace, target: FuzzTarget) -> int:
+    """Print the project lines that the seeds and corpora reach."""
+    dirs = _target_dirs(args.workdir, args.target)
+    inputs = list(target.seeds().values())
+    for folder in (dirs["corpus"], COMMITTED_CORPUS / args.target):
+        if folder.is_dir():
+            inputs += [unit.read_bytes() for unit in sorted(folder.iterdir())]
+    with strict_logging():
+        report = line_coverage(target.one_input, inputs)
+    print(f"fuzz.run: {args.target}: line coverage of {len(inputs)} inputs")
+    for entry in report:
+        print(
+            f"  {entry.path}: {entry.executed}/{entry.executable} "
+            f"({entry.percent:.0f} %) missed {_compact(entry.missed) or '-'}"
+        )
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fuzz.run",
@@ -345,6 +378,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--reproduce", type=Path, nargs="+", metavar="FILE")
     mode.add_argument("--minimize", type=Path, metavar="FILE")
     mode.add_argument("--merge", action="store_true")
+    mode.add_argument("--line-coverage", action="store_true")
     parser.add_argument(
         "libfuzzer_flags",
         nargs="*",
@@ -369,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         return reproduce(target, args.reproduce)
     if args.merge:
         return merge(args, target)
+    if args.line_coverage:
+        return report_line_coverage(args, target)
     return fuzz(args, target)
 
 

@@ -5,7 +5,8 @@ over), by the control point command parser, the reply parser, the data chunk
 parser and the status record parser; it is also cut into indication segments
 (one length byte, then that many bytes, repeated) that are fed to one
 ``ReplyReassembler``, and every reply it completes goes to ``decode_reply`` as
-the gateway's link does.
+the gateway's link does; then once more with the segment counters set
+right (``renumber_segments``), so long replies are reachable.
 
 Contract: only ``ProtocolError`` subclasses escape a parser. Properties: what
 a parser accepts, the matching encoder writes back byte for byte (the status
@@ -49,11 +50,19 @@ from firmware_bridge.ble.protocol.constants import (
     CHUNK_OVERHEAD_BYTES,
     MAX_REPLY_BYTES,
 )
+from firmware_bridge.ble.protocol.segments import FIRST_FLAG, LAST_FLAG
 from firmware_bridge.ble.protocol.status import STATUS_BYTES
 
 from ._common import ContractViolation
 
-__all__ = ["DICTIONARY", "MAX_LEN", "one_input", "seeds", "split_segments"]
+__all__ = [
+    "DICTIONARY",
+    "MAX_LEN",
+    "one_input",
+    "renumber_segments",
+    "seeds",
+    "split_segments",
+]
 
 # Twice the reassembly bound (4,096 bytes) plus segment headers: enough to
 # overflow the reassembler and to hold any single message.
@@ -75,6 +84,7 @@ DICTIONARY: tuple[bytes, ...] = (
 )
 
 _CRC16 = struct.Struct("<H")
+_COUNTER_MASK = 0x3F
 _LOG_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 _SHA = "5e" * 32
 
@@ -135,6 +145,26 @@ def split_segments(data: bytes) -> list[bytes]:
     return segments
 
 
+def renumber_segments(segments: list[bytes]) -> list[bytes]:
+    """Return ``segments`` with each flags byte's counter set as a suit would.
+
+    The FIRST and LAST bits stay; the counter restarts at 0 on a FIRST
+    segment and counts up otherwise, so long replies (and the reassembler's
+    overflow check) are reachable without guessing every counter byte.
+    """
+    fixed: list[bytes] = []
+    counter = 0
+    for segment in segments:
+        if not segment:
+            fixed.append(segment)
+            continue
+        flags = segment[0]
+        counter = 0 if flags & FIRST_FLAG else counter + 1
+        head = (flags & ~_COUNTER_MASK) | (counter & _COUNTER_MASK)
+        fixed.append(bytes([head]) + segment[1:])
+    return fixed
+
+
 def _reassemble(segments: list[bytes]) -> None:
     reassembler = ReplyReassembler()
     for segment in segments:
@@ -169,11 +199,27 @@ def one_input(data: bytes) -> None:
         repaired = data[:-2] + _CRC16.pack(crc16(data[:-2]))
         if repaired != data:
             _parse_all(repaired)
-    _reassemble(split_segments(data))
+    segments = split_segments(data)
+    _reassemble(segments)
+    renumbered = renumber_segments(segments)
+    if renumbered != segments:
+        _reassemble(renumbered)
 
 
 def _segment_stream(message: bytes, mtu: int) -> bytes:
     return b"".join(bytes([len(s)]) + s for s in segment_message(message, mtu))
+
+
+def _overflow_stream() -> bytes:
+    """Return segments of a maximal reply followed by one more segment."""
+    longest = ReadLogReply(8, _LOG_ID, 0, 10_000, 236, 43, 256).encode()
+    longest += bytes(MAX_REPLY_BYTES - len(longest))
+    segments = segment_message(longest, 247)
+    last = segments[-1]
+    segments[-1] = bytes([last[0] & ~LAST_FLAG]) + last[1:]
+    counter = (len(segments)) & _COUNTER_MASK
+    segments.append(bytes([LAST_FLAG | counter]) + b"\xee" * 8)
+    return b"".join(bytes([len(s)]) + s for s in segments)
 
 
 def seeds() -> dict[str, bytes]:
@@ -202,6 +248,7 @@ def seeds() -> dict[str, bytes]:
         "chunk-small": encode_chunk(0, 0, b"SUITLOG\x1a"),
         "chunk-236": encode_chunk(65535, 15_340, bytes(range(236))),
         "segments-list-mtu23": _segment_stream(listing.encode(), 23),
+        "segments-overflow": _overflow_stream(),
         "segments-read-mtu23": _segment_stream(
             ReadLogReply(8, _LOG_ID, 0, 10_000, 236, 43, 256).encode(), 23
         ),

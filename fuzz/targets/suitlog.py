@@ -3,13 +3,14 @@
 Each input (as given and with its CRCs repaired) is written to a scratch file
 (``SuitLogSource`` opens a path; ``/dev/shm`` keeps it in memory where it
 exists), read chunk by chunk, and the samples go through ``SampleCleaner`` as
-the pipeline's first stage does.
+the pipeline's first stage does. ``read_log`` reads the same file whole.
 
 Contract: only ``CorruptLogError`` subclasses escape (the source maps every
 decoder error with ``map_log_format_error``), and a mapped error carries the
 decoder's offset and field under the matching processing type. Properties: a
-log the decoder reads whole yields exactly its IMU samples, each chunk's
-arrays agree in length, and the cleaner emits strictly increasing times.
+log the decoder reads whole yields exactly its IMU samples (from the source
+and from ``read_log``), each chunk's arrays agree in length, and the cleaner
+emits strictly increasing times.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from edge_agent.processing.clean import QualityCounters, SampleCleaner
 from edge_agent.processing.errors import CorruptLogError, map_log_format_error
 from edge_agent.processing.samples import SourceChunk
 from edge_agent.processing.suitlog import SuitLogSource, is_suit_log
-from firmware_bridge.logformat import BlockType, LogFormatError, LogReader
+from firmware_bridge.logformat import BlockType, LogFormatError, LogReader, read_log
 
 from ._common import ContractViolation
 from ._logs import LOG_DICTIONARY, build_log, log_seeds, repair_crcs
@@ -120,11 +121,29 @@ def _read_and_clean(path: Path) -> int:
     return read
 
 
+def _check_read_log(path: Path, samples: int, error: LogFormatError | None) -> None:
+    """Check that ``read_log`` agrees with the streaming decoder."""
+    try:
+        whole = read_log(path)
+    except LogFormatError as exc:
+        if error is None or (exc.offset, exc.field) != (error.offset, error.field):
+            raise ContractViolation(
+                f"read_log raised {exc!r}; the stream decoder raised {error!r}"
+            ) from exc
+        return
+    if error is not None or len(whole.imu) != samples:
+        raise ContractViolation(
+            f"read_log read {len(whole.imu)} samples; the stream decoder read "
+            f"{samples} and raised {error!r}"
+        )
+
+
 def _one(data: bytes) -> None:
     path = _scratch_file()
     path.write_bytes(data)
     is_suit_log(path)
     expected_samples, decoder_error = _decoder_view(data)
+    _check_read_log(path, expected_samples, decoder_error)
     try:
         read = _read_and_clean(path)
     except CorruptLogError as exc:

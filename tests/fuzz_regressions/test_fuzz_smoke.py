@@ -17,6 +17,7 @@ import pytest
 from firmware_bridge.ble.protocol import (
     ProtocolError,
     ReplyReassembler,
+    SegmentationError,
     StatusRecord,
     decode_chunk,
     decode_command,
@@ -88,6 +89,12 @@ def test_logformat_seeds_decode_whole() -> None:
 
 def test_ble_seeds_each_parse_as_some_message() -> None:
     for label, data in ble_harness.seeds().items():
+        if label == "segments-overflow":
+            reassembler = ReplyReassembler()
+            with pytest.raises(SegmentationError, match="reply <= 4096 bytes"):
+                for segment in ble_harness.split_segments(data):
+                    reassembler.feed(segment)
+            continue
         if label.startswith("segments-"):
             reassembler = ReplyReassembler()
             done = [reassembler.feed(s) for s in ble_harness.split_segments(data)]
@@ -103,6 +110,17 @@ def test_ble_seeds_each_parse_as_some_message() -> None:
                 continue
             parsed += 1
         assert parsed >= 1, label
+
+
+def test_renumber_segments_sets_counters_as_a_suit_would() -> None:
+    segments = [b"\x85abc", b"\x3fdef", b"", b"\x40gh", b"\xc7i"]
+    assert ble_harness.renumber_segments(segments) == [
+        b"\x80abc",
+        b"\x01def",
+        b"",
+        b"\x42gh",
+        b"\xc0i",
+    ]
 
 
 def test_mutants_are_deterministic() -> None:
