@@ -46,6 +46,23 @@ class IngestOutcome:
         return self.result is not None
 
 
+# Suit logs are recognised by their magic; a file that does not start with it
+# but is binary (or named like a suit log) is a damaged suit log, and the
+# decoder's error (wrong magic at byte 0) says more than a CSV parse error.
+_SUIT_LOG_SUFFIXES = frozenset({".slog", ".bin"})
+_SNIFF_BYTES = 4096
+
+
+def _looks_binary(path: Path) -> bool:
+    if path.suffix.lower() in _SUIT_LOG_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as stream:
+            return b"\0" in stream.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+
+
 def ingest_file(
     path: Path,
     rider_id: str,
@@ -77,7 +94,7 @@ def ingest_file(
         ProcessingEnvironmentError: reading, the model or writing failed.
     """
     path = Path(path)
-    if is_suit_log(path):
+    if is_suit_log(path) or _looks_binary(path):
         return process_log(
             path, rider_id, suit_id, out_dir, model, options=options, log_id=log_id
         )
