@@ -200,13 +200,16 @@ def process_stream(
         _write_json(analytics_path, analytics, options.fsync)
 
     _LOGGER.info(
-        "%s: processed %d samples (%.0f s), crash %s, %d duplicates, %d gaps",
-        info.source,
+        "suit %s log %s: processed %d samples (%.0f s) from %s in %.1f s, crash %s, "
+        "quality %s",
+        suit_id,
+        info.log_id,
         processor.samples,
         analytics["duration_s"],
+        info.source,
+        sum(clock.seconds.values()),
         verdict.detected,
-        processor.quality.duplicates,
-        processor.quality.gaps,
+        processor.quality.as_dict(),
     )
     return ProcessResult(
         log_id=info.log_id,

@@ -14,6 +14,8 @@ import bisect
 import numpy as np
 import numpy.typing as npt
 
+from .samples import STANDARD_GRAVITY_MPS2
+
 __all__ = ["BlockSeries", "GrowableArray", "PeakTracker"]
 
 _MIN_CAPACITY = 4096
@@ -117,12 +119,20 @@ class PeakTracker:
         self.peaks = GrowableArray()
 
     def add(
-        self, t_rel_us: npt.NDArray[np.int64], acc_g: npt.NDArray[np.float32]
+        self,
+        t_rel_us: npt.NDArray[np.int64],
+        acc_mps2: npt.NDArray[np.float32],
+        saturated: npt.NDArray[np.bool_],
     ) -> None:
-        """Fold sorted samples (µs since the first sample) into their cells."""
+        """Fold sorted samples (µs since the first sample) into their cells.
+
+        ``saturated`` flags samples at a sensor limit; only chunks with one
+        are searched for clipped bursts.
+        """
         if len(t_rel_us) == 0:
             return
-        magnitude = np.sqrt(np.einsum("ij,ij->i", acc_g, acc_g))
+        magnitude = np.sqrt(np.einsum("ij,ij->i", acc_mps2, acc_mps2))
+        magnitude /= STANDARD_GRAVITY_MPS2
         cells = t_rel_us // self._cell_us
         starts = np.concatenate([[0], np.flatnonzero(np.diff(cells)) + 1])
         maxima = np.maximum.reduceat(magnitude, starts)
@@ -131,8 +141,8 @@ class PeakTracker:
         values = self.peaks.values
         # A cell cut by a chunk boundary keeps the larger of its two halves.
         values[index] = np.maximum(values[index], maxima)
-        if self._limit_g is not None:
-            self._add_clipped(cells, acc_g)
+        if self._limit_g is not None and saturated.any():
+            self._add_clipped(cells, acc_mps2 / np.float32(STANDARD_GRAVITY_MPS2))
 
     def _add_clipped(
         self, cells: npt.NDArray[np.int64], acc_g: npt.NDArray[np.float32]

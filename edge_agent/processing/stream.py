@@ -173,7 +173,7 @@ class StreamProcessor:
         self._native_pending.append(cleaned)
         t_rel_us = cleaned.t_us - self.t_first_us
         with self.clock.stage("resample"):
-            self.peaks.add(t_rel_us, cleaned.acc_mps2 / _G)
+            self.peaks.add(t_rel_us, cleaned.acc_mps2, cleaned.saturation)
             values = np.hstack([cleaned.acc_mps2, cleaned.gyr_rads]).astype(np.float64)
             self._queue_grid(self._resampler.push(t_rel_us / 1e6, values))
 

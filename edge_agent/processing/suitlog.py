@@ -177,12 +177,11 @@ class SuitLogSource:
     def _samples(self, records: npt.NDArray[np.void]) -> SampleChunk:
         acc_raw = records["acc"]
         gyr_raw = records["gyr"]
-        saturated = (
-            (acc_raw == _INT16_MIN)
-            | (acc_raw == _INT16_MAX)
-            | (gyr_raw == _INT16_MIN)
-            | (gyr_raw == _INT16_MAX)
-        ).any(axis=1)
+        saturated = np.zeros(len(records), dtype=np.bool_)
+        for raw in (acc_raw, gyr_raw):
+            # Most groups never touch the limits: two reductions say so.
+            if raw.min(initial=0) == _INT16_MIN or raw.max(initial=0) == _INT16_MAX:
+                saturated |= ((raw == _INT16_MIN) | (raw == _INT16_MAX)).any(axis=1)
         mag = None
         if self.header.has_mag:
             mag = records["mag"].astype(np.float32) * self._mag_scale
