@@ -149,12 +149,14 @@ def process_stream(
         raise OutputWriteError(str(out_dir), "create directory", str(exc)) from exc
     csv_path = out_dir / f"{info.log_id}.csv.gz"
     clock = StageClock()
-    judge_crashes = model is not None and info.sample_rate_hz >= MIN_NATIVE_RATE_HZ
+    scorer = None
+    if model is not None and info.sample_rate_hz >= MIN_NATIVE_RATE_HZ:
+        scorer = model.scorer()
     processor = StreamProcessor(
         info,
         csv_path,
         chunk_s=options.chunk_s,
-        scorer=model.scorer() if judge_crashes and model is not None else None,
+        scorer=scorer,
         clock=clock,
         sink=options.make_sink,
     )

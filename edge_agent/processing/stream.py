@@ -3,16 +3,18 @@
 Data flows, per chunk of about ``chunk_s`` seconds::
 
     source chunk ─> cleaner ─> native samples ─────────────────> CSV rows
-                                  │                                 ^
-                                  └─> 100 Hz grid ─> orientation ─> lean
-                                         │       (imufusion)
-                                         └─> model input, peaks (whole ride)
+                        │         │                                 ^
+                        │         └─> 100 Hz grid ─> orientation ─> lean
+                        │                │       (imufusion)
+                        │                └─> crash scorer (LiteRT, batched)
+                        └─> acceleration peaks per 10 ms (whole ride)
 
 Each stage lags a little: the cleaner keeps its reorder horizon, the
 resampler half a boxcar, the orientation waits until the GNSS fixes around
-a moment are complete (``MAX_FIX_GAP_S`` behind the newest sample), and CSV
-rows wait for their lean. Nothing else is held back, so memory is a few
-chunks of native samples plus the whole-ride 100 Hz series.
+a moment are complete (``MAX_FIX_GAP_S`` behind the newest sample), the
+scorer until a batch of windows is complete, and CSV rows wait for their
+lean. Nothing else is held back, so memory is a few chunks of native samples
+plus the whole-ride 100 Hz series (lean, yaw rate, acceleration, speed).
 """
 
 from __future__ import annotations
