@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the project needs on Debian/Ubuntu, only if
 # missing: a Python >= 3.11 with venv and headers, a C compiler for packages
-# that build from source, and Mosquitto (a real broker for the MQTT tests). Runs apt-get only when something is absent.
+# that build from source, Mosquitto and PostgreSQL (real servers the tests
+# start on loopback ephemeral ports). Runs apt-get only when something is absent.
 set -euo pipefail
 
 python=${PYTHON:-python3}
@@ -18,6 +19,8 @@ fi
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 # The MQTT tests run a real broker; /usr/sbin is not always on a user's PATH.
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+# The catalog tests run their own PostgreSQL server (initdb into a temp dir).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
