@@ -155,14 +155,16 @@ class OrientationEstimator:
         acc_g = (acc_mps2 - motion) / STANDARD_GRAVITY_MPS2
         gyr_dps = gyr * _RAD_TO_DEG
 
-        # Fusion has no batch call; one C call per grid point (~1 µs each).
+        # Fusion has no batch call; one C call per grid point (~1 µs each),
+        # driven by map() to keep the Python work per point minimal.
         update = self._ahrs.update_no_magnetometer
         quaternion = self._ahrs.get_quaternion
-        collected = []
-        for gyro, accel in zip(gyr_dps, acc_g, strict=True):
+
+        def step(gyro: F64, accel: F64) -> F64:
             update(gyro, accel)
-            collected.append(quaternion())
-        w, x, y, z = np.array(collected).reshape(n, 4).T
+            return quaternion()
+
+        w, x, y, z = np.array(list(map(step, gyr_dps, acc_g))).reshape(n, 4).T
 
         # Up (world z) in the body frame is the third row of the body->world
         # rotation; roll is its angle in the body's y-z plane.
