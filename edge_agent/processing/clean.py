@@ -17,7 +17,8 @@ less than that is put back in its place (counted in ``out_of_order``); a sample
 later than that is dropped (also counted in ``out_of_order``); a sample whose
 time stamp was already seen is dropped (counted in ``duplicates``). Gaps (a
 step longer than ``GAP_PERIODS`` nominal periods) and saturated samples are
-counted on the cleaned stream.
+counted on the cleaned stream. A step longer than ``MAX_STEP_US`` or a span
+longer than ``MAX_SPAN_US`` raises ``ImplausibleTimeError``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .errors import ImplausibleTimeError
 from .samples import SampleChunk
 
 __all__ = [
     "GAP_PERIODS",
+    "MAX_SPAN_US",
+    "MAX_STEP_US",
     "REORDER_HORIZON_US",
     "CounterUnwrapper",
     "QualityCounters",
@@ -50,6 +54,12 @@ GAP_PERIODS = 1.5
 # displaced block about 2 s late; 3 s covers that with margin and keeps the
 # pending buffer at 3,000 samples at 1 kHz.
 REORDER_HORIZON_US = 3_000_000
+
+# A suit starts a new log when it stops recording; inside one log a step of
+# ten minutes without a sample, or a span of a day, is a broken time base
+# (and would make the 100 Hz grid, which spans the gaps, needlessly large).
+MAX_STEP_US = 600_000_000
+MAX_SPAN_US = 24 * 3600 * 1_000_000
 
 _COUNTER_MODULUS = 1 << 32
 _HALF_COUNTER = 1 << 31
@@ -136,6 +146,8 @@ class SampleCleaner:
         self._pending_late = np.zeros(0, dtype=np.bool_)
         self._max_seen_us: int | None = None
         self._last_emitted_us: int | None = None
+        self._first_emitted_us: int | None = None
+        self._emitted = 0
 
     def push(self, chunk: SampleChunk) -> SampleChunk | None:
         """Take a chunk in arrival order; return the samples now final, sorted."""
@@ -207,9 +219,34 @@ class SampleCleaner:
         if len(final) == 0:
             return None
         t = final.t_us
-        if self._last_emitted_us is not None:
-            self._quality.gaps += int(int(t[0]) - self._last_emitted_us > self._gap_us)
-        self._quality.gaps += int((np.diff(t) > self._gap_us).sum())
+        previous = t[0] if self._last_emitted_us is None else self._last_emitted_us
+        steps = np.diff(t, prepend=previous)
+        self._check_time(t, steps)
+        self._quality.gaps += int((steps > self._gap_us).sum())
         self._last_emitted_us = int(t[-1])
         self._quality.saturated_samples += int(final.saturation.sum())
+        self._emitted += len(final)
         return final
+
+    def _check_time(
+        self, t: npt.NDArray[np.int64], steps: npt.NDArray[np.int64]
+    ) -> None:
+        """Refuse steps and spans no ride has (see ``MAX_STEP_US``)."""
+        if self._first_emitted_us is None:
+            self._first_emitted_us = int(t[0])
+        longest = int(np.argmax(steps))
+        if steps[longest] > MAX_STEP_US:
+            raise ImplausibleTimeError(
+                self._source,
+                f"sample {self._emitted + longest} (t = {int(t[longest]) / 1e6:.6f} s)",
+                f"time jumps {steps[longest] / 1e6:.1f} s after the previous sample; "
+                f"at most {MAX_STEP_US / 1e6:.0f} s is plausible (check the time unit)",
+            )
+        span_us = int(t[-1]) - self._first_emitted_us
+        if span_us > MAX_SPAN_US:
+            raise ImplausibleTimeError(
+                self._source,
+                f"sample {self._emitted + len(t) - 1}",
+                f"the log spans {span_us / 3.6e9:.1f} h; at most "
+                f"{MAX_SPAN_US / 3.6e9:.0f} h is plausible (check the time unit)",
+            )

@@ -16,6 +16,7 @@ what was expected and what was found. The tree tells the caller what to do::
     │   │   ├── MissingUnitError         a unit is neither declared nor given
     │   │   ├── MissingColumnError       a required column is absent
     │   │   └── CsvValueError            a value or the layout cannot be parsed
+    │   ├── ImplausibleTimeError     time stamps jump further than a ride can
     │   └── NoSamplesError           nothing usable remains after cleaning
     └── ProcessingEnvironmentError   not the input's fault: retry later
         ├── InputReadError               the input file cannot be opened/read
@@ -44,6 +45,7 @@ __all__ = [
     "CrashModelError",
     "CsvInputError",
     "CsvValueError",
+    "ImplausibleTimeError",
     "ImpossibleFieldError",
     "InputReadError",
     "MissingColumnError",
@@ -116,6 +118,11 @@ class MissingColumnError(CsvInputError):
 
 class CsvValueError(CsvInputError):
     """A value, the delimiter or the header cannot be parsed."""
+
+
+class ImplausibleTimeError(BadInputError):
+    """Time stamps jump or span further than one ride can (a corrupt counter,
+    or a CSV time column read in the wrong unit)."""
 
 
 class NoSamplesError(BadInputError):

@@ -12,6 +12,7 @@ import pytest
 from edge_agent.ingest import UnitOptions, ingest_file, ingest_files
 from edge_agent.processing import (
     CsvValueError,
+    ImplausibleTimeError,
     MissingUnitError,
     ProcessOptions,
     process_log,
@@ -81,6 +82,14 @@ def test_missing_unit_names_the_file_and_the_option(tmp_path: Path) -> None:
         _ingest(path, tmp_path, UnitOptions(time_unit="ms", gyro_unit="deg/s"))
     message = str(caught.value)
     assert str(path) in message and "--accel-unit" in message and "'Ax'" in message
+
+
+def test_wrong_time_unit_is_caught_by_the_span(tmp_path: Path) -> None:
+    path = _export(tmp_path / "a.csv", n=3000, step_ms=1000)  # 50 min in ms
+    units = UnitOptions(time_unit="s", accel_unit="g", gyro_unit="deg/s")
+    with pytest.raises(ImplausibleTimeError, match="check the time unit") as caught:
+        _ingest(path, tmp_path, units)
+    assert str(path) in str(caught.value)
 
 
 def test_units_declared_in_the_header_need_no_options(tmp_path: Path) -> None:

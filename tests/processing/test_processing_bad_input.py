@@ -5,12 +5,14 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge_agent.processing import (
     BadInputError,
     ChecksumError,
     CorruptLogError,
+    ImplausibleTimeError,
     ImpossibleFieldError,
     InputReadError,
     NotASuitLogError,
@@ -99,4 +101,17 @@ def test_damage_late_in_the_log_leaves_no_partial_csv(tmp_path: Path) -> None:
     with pytest.raises(ChecksumError):
         process_log(path, "r", "s", out, None,
                     options=ProcessOptions(chunk_s=2.0, fsync=False))  # fmt: skip
+    assert list(out.iterdir()) == []
+
+
+def test_time_jump_no_ride_has_is_refused(tmp_path: Path) -> None:
+    log = RestLog(n=6000)
+    # The counter leaps 20 minutes ahead at sample 4000 (CRCs stay valid).
+    log.records["t_us"][4000:] += np.uint32(20 * 60 * 1_000_000)
+    path = write_log(tmp_path / "jump.slog", log)
+    out = tmp_path / "out"
+    with pytest.raises(ImplausibleTimeError) as caught:
+        process_log(path, "r", "s", out, None, options=ProcessOptions(fsync=False))
+    message = str(caught.value)
+    assert str(path) in message and "sample 4000" in message and "1200.0 s" in message
     assert list(out.iterdir()) == []
