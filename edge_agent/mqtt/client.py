@@ -133,6 +133,9 @@ class GatewayMqttClient:
         self._last_error: BrokerConnectError | None = None
         self._thread: threading.Thread | None = None
         self._deliveries_since_prune = 0
+        self._stop_timeout_s = STOP_TIMEOUT_S
+        # Notified after every connect attempt, to wake wait_connected.
+        self._attempts = threading.Condition()
 
     # ----- public API -----
 
@@ -149,7 +152,11 @@ class GatewayMqttClient:
             self._thread.start()
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Publish "offline", disconnect, join the link thread, close the outbox."""
+        """Publish "offline", disconnect, join the link thread, close the outbox.
+
+        Events still in flight stay pending in the outbox for the next start.
+        """
+        self._stop_timeout_s = timeout_s
         self._stopping.set()
         thread = self._thread
         if thread is not None:
@@ -217,14 +224,26 @@ class GatewayMqttClient:
         """Return the error of the last failed connect (None once connected)."""
         return self._last_error
 
-    def wait_connected(self, timeout_s: float) -> None:
+    def wait_connected(self, timeout_s: float, *, fail_fast: bool = False) -> None:
         """Block until connected.
 
+        Args:
+            timeout_s: longest wait.
+            fail_fast: give up as soon as an attempt has failed instead of
+                waiting for the loop's retries (a start-up check).
+
         Raises:
-            BrokerConnectError: not connected within ``timeout_s``; the last
-                connect error (identity, refusal, unavailability) when known.
+            BrokerConnectError: not connected; the last connect error
+                (identity, refusal, unavailability) when one is known.
         """
-        if self._connected.wait(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while not self._connected.is_set():
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0 or (fail_fast and self._last_error is not None):
+                break
+            with self._attempts:
+                self._attempts.wait(min(remaining_s, POLL_S * 4))
+        if self._connected.is_set():
             return
         if self._last_error is not None:
             raise self._last_error
@@ -261,6 +280,7 @@ class GatewayMqttClient:
             self._reconnect_requested.clear()
             self.stats.connections += 1
             self._connected.set()
+            self._attempt_finished()
             _LOGGER.info("%s: connected", self._label)
             try:
                 reason = self._serve(session)
@@ -289,6 +309,7 @@ class GatewayMqttClient:
         else:
             _LOGGER.exception("%s: unexpected error while connecting", self._label)
             self._last_error = BrokerUnavailableError(self.config.broker, describe(exc))
+        self._attempt_finished()
         delay_s = backoff.next_delay_s()
         log = (
             _LOGGER.warning
@@ -303,6 +324,10 @@ class GatewayMqttClient:
             delay_s,
         )
         self._stopping.wait(delay_s)
+
+    def _attempt_finished(self) -> None:
+        with self._attempts:
+            self._attempts.notify_all()
 
     def _status_payload(self, state: str, reason: str | None) -> str:
         with self._lock:
@@ -414,12 +439,13 @@ class GatewayMqttClient:
 
     def _goodbye(self, session: LinkSession) -> None:
         """Publish "offline" (retained), wait for its PUBACK, disconnect."""
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        acknowledged = False
+        deadline = time.monotonic() + self._stop_timeout_s
+        answered = acknowledged = False
         if session.publish_status(self._status_payload(STATE_OFFLINE, REASON_SHUTDOWN)):
-            while session.alive and time.monotonic() < deadline and not acknowledged:
+            while session.alive and time.monotonic() < deadline and not answered:
                 session.tick()
                 acks = session.take_acks()
+                answered = acks.status_answered
                 acknowledged = acks.status_acked
                 self._settle(acks)
         if not acknowledged:

@@ -55,6 +55,8 @@ class SessionAcks:
 
     delivered: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    # A PUBACK for the status came back (accepted or refused).
+    status_answered: bool = False
     status_acked: bool = False
 
 
@@ -166,7 +168,8 @@ class LinkSession:
                 "; a TLS broker that refuses the client certificate closes the "
                 "link here: check cert_file/key_file and the broker's CA"
                 if config.tls
-                else "; if this port is a TLS listener, set mqtt.tls = true"
+                else "; a TLS listener resets plain clients like this: if the "
+                "port is TLS, set mqtt.tls = true"
             )
             raise BrokerUnavailableError(config.broker, f"{what} ({detail}){hint}")
         if self._connack.is_failure:
@@ -318,6 +321,7 @@ class LinkSession:
     ) -> None:
         if mid == self._status_mid:
             self._status_mid = None
+            self._acks.status_answered = True
             self._acks.status_acked = not reason_code.is_failure
             if reason_code.is_failure:
                 _LOGGER.error(

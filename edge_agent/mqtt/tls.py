@@ -146,13 +146,13 @@ def identity_error(
         return BrokerIdentityError(
             config.broker,
             f"TLS certificate is not valid for the expected name {expected!r}; "
-            f"it covers {covers}. Set mqtt.tls_server_name to a name the "
+            f"it covers {covers}; set mqtt.tls_server_name to a name the "
             "broker's certificate lists, or reissue the broker certificate "
-            "for this name. The connection was refused, not downgraded.",
+            "for this name (the connection was refused, not downgraded)",
         )
     return BrokerIdentityError(
         config.broker,
         f"TLS certificate not trusted: {exc.verify_message} (OpenSSL code "
-        f"{code}); expected name {expected!r}, CA file {config.ca_file!r}. "
-        "Check mqtt.ca_file and the broker's certificate chain.",
+        f"{code}); expected name {expected!r}, CA file {config.ca_file!r}; "
+        "check mqtt.ca_file and the broker's certificate chain",
     )

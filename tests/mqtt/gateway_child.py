@@ -1,10 +1,11 @@
 """Run a gateway MQTT client in a child process until it is killed.
 
 Argument: one JSON object with ``config`` (MqttConfig fields), ``outbox``
-(path) and ``events`` (how many events to enqueue). The child publishes a
-status, prints ``CONNECTED`` once the broker session is up (unless the
-broker is unreachable), enqueues the events and prints ``ENQUEUED`` once
-every enqueue has committed, then waits to be killed (SIGKILL in the tests).
+(path), ``events`` (how many events to enqueue) and ``wait_for_go`` (read a
+line from stdin before enqueueing). The child publishes a status, prints
+``CONNECTED`` once the broker session is up (unless the broker is
+unreachable), enqueues the events and prints ``ENQUEUED`` once every
+enqueue has committed, then waits to be killed (SIGKILL in the tests).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def main() -> int:
     client.start()
     connected = threading.Thread(target=_report_connected, args=(client,), daemon=True)
     connected.start()
+    if arguments["wait_for_go"]:
+        sys.stdin.readline()
     for number in range(arguments["events"]):
         client.enqueue(make_event(number, config.gateway_id, prefix="child"))
     print("ENQUEUED", flush=True)

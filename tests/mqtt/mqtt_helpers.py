@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import ssl
 import subprocess
 import sys
@@ -40,6 +39,21 @@ SHA = "ab" * 32
 ClientFactory = Callable[..., GatewayMqttClient]
 
 
+def wait_until(
+    predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S
+) -> None:
+    """Poll ``predicate`` until it holds.
+
+    Raises:
+        TimeoutError: naming ``what``, after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not reached within {timeout_s} s")
+        time.sleep(0.02)
+
+
 def plain_config(port: int, gateway_id: str = "gw-1", **overrides: Any) -> MqttConfig:
     """Return a config for a plain loopback listener with quick reconnects."""
     config = MqttConfig(
@@ -73,7 +87,9 @@ def tls_config(
     return replace(config, **overrides)
 
 
-def make_event(number: int, gateway_id: str = "gw-1", prefix: str = "log") -> GatewayEvent:
+def make_event(
+    number: int, gateway_id: str = "gw-1", prefix: str = "log"
+) -> GatewayEvent:
     """Return a log_uploaded event for log ``{prefix}-{number}``."""
     log_id = f"{prefix}-{number:05d}"
     return GatewayEvent.create(
@@ -139,7 +155,7 @@ class Observer:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._client.on_publish = self._on_publish
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 3600 if persistent else 0
         self._client.connect(
             "127.0.0.1",
@@ -150,10 +166,13 @@ class Observer:
         )
         self._client.loop_start()
         if not self.subscribed.wait(WAIT_S):
-            raise TimeoutError(f"observer: no SUBACK from port {port}")
+            raise TimeoutError(f"observer: no CONNACK/SUBACK from port {port}")
 
     def _on_connect(self, client: mqtt.Client, *args: Any) -> None:
-        client.subscribe([(topic, 1) for topic in self._topics])
+        if self._topics:
+            client.subscribe([(topic, 1) for topic in self._topics])
+        else:
+            self.subscribed.set()
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any
@@ -267,8 +286,16 @@ def has_events(count: int) -> Callable[[list[Received]], bool]:
 class ChildGateway:
     """A gateway client in a child process, to be killed with SIGKILL."""
 
-    def __init__(self, config: MqttConfig, outbox: Path, *, events: int = 0) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        outbox: Path,
+        *,
+        events: int = 0,
+        wait_for_go: bool = False,
+    ) -> None:
         arguments = {
+            "wait_for_go": wait_for_go,
             "config": {
                 key: getattr(config, key) for key in config.__dataclass_fields__
             },
@@ -279,28 +306,50 @@ class ChildGateway:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, str(CHILD_SCRIPT), json.dumps(arguments)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=environment,
             cwd=PROJECT_ROOT,
         )
+        self._condition = threading.Condition()
+        self._ended = False
+        self._reader = threading.Thread(target=self._read_lines, daemon=True)
+        self._reader.start()
+
+    def _read_lines(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            with self._condition:
+                self.lines.append(raw.decode().strip())
+                self._condition.notify_all()
+        with self._condition:
+            self._ended = True
+            self._condition.notify_all()
 
     def wait_line(self, expected: str, timeout_s: float = WAIT_S) -> None:
-        """Wait until the child has printed ``expected`` on a line of its own."""
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while expected not in self.lines and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                line = self.process.stdout.readline().decode().strip()
-                if not line and self.process.poll() is not None:
-                    break
-                self.lines.append(line)
-        if expected in self.lines:
-            return
+        """Wait until the child has printed ``expected`` on a line of its own.
+
+        Raises:
+            TimeoutError: not printed in time (the child's stderr attached).
+        """
+        with self._condition:
+            self._condition.wait_for(
+                lambda: expected in self.lines or self._ended, timeout_s
+            )
+            if expected in self.lines:
+                return
         self.kill()
         stderr = self.process.stderr.read().decode() if self.process.stderr else ""
-        raise TimeoutError(f"child gateway never printed {expected!r}:\n{stderr[-3000:]}")
+        raise TimeoutError(
+            f"child gateway never printed {expected!r}:\n{stderr[-3000:]}"
+        )
+
+    def go(self) -> None:
+        """Let a child started with ``wait_for_go`` enqueue its events."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.flush()
 
     def kill(self) -> None:
         """SIGKILL the child and reap it."""

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import ChildGateway, ClientFactory, Observer, plain_config
+from mqtt_helpers import (
+    WAIT_S,
+    ChildGateway,
+    ClientFactory,
+    Observer,
+    Received,
+    plain_config,
+)
 
 from edge_agent.mqtt import MqttPayloadError, parse_status
 from tests.support.mosquitto import MosquittoBroker
@@ -22,8 +30,10 @@ INFO = {
 }
 
 
-def _state_is(state: str, reason: str | None = None):  # type: ignore[no-untyped-def]
-    def predicate(messages) -> bool:  # type: ignore[no-untyped-def]
+def _state_is(
+    state: str, reason: str | None = None
+) -> Callable[[list[Received]], bool]:
+    def predicate(messages: list[Received]) -> bool:
         for item in messages:
             if item.topic == STATUS_TOPIC and item.payload:
                 document = parse_status(item.topic, item.payload)
@@ -41,7 +51,7 @@ def test_status_is_retained_with_agent_fields(
 ) -> None:
     client = make_client(plain_config(broker.port))
     client.update_status(INFO)
-    client.wait_connected(10)
+    client.wait_connected(WAIT_S)
     first = Observer(broker.port, [STATUS_TOPIC])
     first.wait_for(_state_is("online"))
     first.close()
@@ -64,15 +74,15 @@ def test_status_update_while_connected_replaces_retained(
 ) -> None:
     client = make_client(plain_config(broker.port))
     client.update_status({**INFO, "activity": "idle"})
-    client.wait_connected(10)
+    client.wait_connected(WAIT_S)
     observer = Observer(broker.port, [STATUS_TOPIC])
     observer.wait_for(_state_is("online"))
     client.update_status({**INFO, "activity": "training", "held_back": {}})
 
-    def training(messages) -> bool:  # type: ignore[no-untyped-def]
+    def training(messages: list[Received]) -> bool:
         return any(
-            item.payload and parse_status(item.topic, item.payload)["activity"]
-            == "training"
+            item.payload
+            and parse_status(item.topic, item.payload)["activity"] == "training"
             for item in messages
         )
 
@@ -88,11 +98,11 @@ def test_bad_status_info_is_refused_with_the_field(
     broker: MosquittoBroker, make_client: ClientFactory
 ) -> None:
     client = make_client(plain_config(broker.port), start=False)
-    with pytest.raises(MqttPayloadError, match="'disk_used_bytes'.*expected int"):
+    with pytest.raises(MqttPayloadError, match=r"'disk_used_bytes'.*expected int"):
         client.update_status({**INFO, "disk_used_bytes": "lots"})
-    with pytest.raises(MqttPayloadError, match="'buffer.pulled'.*count >= 0"):
+    with pytest.raises(MqttPayloadError, match=r"'buffer.pulled'.*count >= 0"):
         client.update_status({**INFO, "buffer": {"pulled": -1}})
-    with pytest.raises(MqttPayloadError, match="'disk_use'.*unknown status key"):
+    with pytest.raises(MqttPayloadError, match=r"'disk_use'.*unknown status key"):
         client.update_status({"disk_use": 1})
 
 
@@ -101,7 +111,7 @@ def test_graceful_stop_publishes_offline_shutdown(
 ) -> None:
     client = make_client(plain_config(broker.port))
     client.update_status(INFO)
-    client.wait_connected(10)
+    client.wait_connected(WAIT_S)
     observer = Observer(broker.port, [STATUS_TOPIC])
     observer.wait_for(_state_is("online"))
     client.stop()

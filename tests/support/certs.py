@@ -139,7 +139,11 @@ def _issue(
 ) -> CertPair:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server_name else ExtendedKeyUsageOID.CLIENT_AUTH
+    usage = (
+        ExtendedKeyUsageOID.SERVER_AUTH
+        if server_name
+        else ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -180,7 +184,9 @@ def make_pki(
     authority = _authority("suitlink test CA")
     ca_file = directory / "ca.pem"
     _write_cert(authority.cert, ca_file)
-    server = _issue(authority, directory, "broker", server_name, server_name=server_name)
+    server = _issue(
+        authority, directory, "broker", server_name, server_name=server_name
+    )
     wrong = _issue(
         authority, directory, "broker-wrong-name", wrong_name, server_name=wrong_name
     )

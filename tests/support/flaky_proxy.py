@@ -144,7 +144,9 @@ def _abort(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
     writer.transport.abort()
 
 
@@ -162,7 +164,10 @@ class ScriptRun:
     def __init__(self, proxy: FlakyProxy, steps: Sequence[FaultStep]) -> None:
         self.error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(proxy, steps), name="flaky-proxy-script", daemon=True
+            target=self._run,
+            args=(proxy, steps),
+            name="flaky-proxy-script",
+            daemon=True,
         )
         self._thread.start()
 
@@ -402,7 +407,11 @@ class FlakyProxy:
         try:
             while True:
                 rate = self._rate[direction]
-                size = CHUNK_BYTES if rate is None else max(1, int(rate * THROTTLE_SLICE_S))
+                size = (
+                    CHUNK_BYTES
+                    if rate is None
+                    else max(1, int(rate * THROTTLE_SLICE_S))
+                )
                 await self._wait_unstalled(direction)
                 data = await reader.read(min(size, CHUNK_BYTES))
                 if not data:
@@ -418,7 +427,9 @@ class FlakyProxy:
                 if rate is not None:
                     await asyncio.sleep(len(data) / rate)
         except (OSError, TimeoutError) as exc:
-            _LOGGER.debug("flaky proxy %d: %s pump ended: %s", self.port, direction, exc)
+            _LOGGER.debug(
+                "flaky proxy %d: %s pump ended: %s", self.port, direction, exc
+            )
             self._abort_link(link)
             return
         # Orderly end of one side: end the other side in order too.
