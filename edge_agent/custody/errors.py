@@ -10,9 +10,14 @@ Hierarchy::
      ├── IncompleteLogError       completion asked before every byte is stored
      ├── ChecksumMismatchError    stored bytes do not hash to the announced SHA-256
      ├── QuarantinedLogError      log refused after too many quarantined pulls
+     ├── BufferFullError          no room under the disk budget for a new log
+     ├── EncryptedDataError       an encrypted file fails to authenticate
+     │    └── WrongKeyError        the file was sealed under another key (or none
+     │                             is configured): a set-up problem, not bad data
      └── CustodyStorageError      the buffer directory or index cannot be used
           ├── CustodyBusyError     another process holds the buffer
-          └── ReadOnlyBufferError  a change was asked of a read-only buffer
+          ├── ReadOnlyBufferError  a change was asked of a read-only buffer
+          └── KeyFileError         the key file is missing, too open or malformed
 
 Every message names the log id (or file) and, where it applies, the expected
 and the found value, so an operator can act on it from the log line alone.
@@ -21,17 +26,21 @@ and the found value, so an operator can act on it from the log line alone.
 from __future__ import annotations
 
 __all__ = [
+    "BufferFullError",
     "ChecksumMismatchError",
     "CustodyBusyError",
     "CustodyError",
     "CustodyStorageError",
+    "EncryptedDataError",
     "IncompleteLogError",
     "InvalidTransitionError",
+    "KeyFileError",
     "LogConflictError",
     "OffsetMismatchError",
     "QuarantinedLogError",
     "ReadOnlyBufferError",
     "UnknownLogError",
+    "WrongKeyError",
 ]
 
 
@@ -101,3 +110,29 @@ class CustodyBusyError(CustodyStorageError):
 
 class ReadOnlyBufferError(CustodyStorageError):
     """The buffer was opened read-only and cannot change."""
+
+
+class KeyFileError(CustodyStorageError):
+    """The encryption key file cannot be used (missing, too open, malformed)."""
+
+
+class BufferFullError(CustodyError):
+    """A new log does not fit under the disk budget, even after eviction.
+
+    ``reason`` is the text the agent's status shows; ``used_bytes`` and
+    ``budget_bytes`` are the figures it was decided on.
+    """
+
+    def __init__(self, reason: str, *, used_bytes: int, budget_bytes: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.used_bytes = used_bytes
+        self.budget_bytes = budget_bytes
+
+
+class EncryptedDataError(CustodyError):
+    """An encrypted custody file is damaged, truncated or was tampered with."""
+
+
+class WrongKeyError(EncryptedDataError):
+    """A file was encrypted under another key than the configured one."""

@@ -7,6 +7,12 @@ power loss; the buffer would then still be consistent (files are always
 durable before the state that needs them), but an upload or release would be
 repeated. The commit rate is low (one per appended chunk, one per state
 change), so the extra fsync per commit is cheap and the reasoning simpler.
+
+Schema versions: 1 is the first release; 2 adds ``logs.evicted_at`` (local
+copies deleted under the disk budget), ``logs.rebuilt_at`` (row recreated
+from the files after the index was lost) and the ``meta`` key-value table
+(the intake refusal the status shows). Opening a version-1 index for writing
+adds them; a read-only open copes with their absence.
 """
 
 from __future__ import annotations
@@ -29,14 +35,16 @@ __all__ = [
     "INDEX_FILE_NAME",
     "SCHEMA_VERSION",
     "fetch_log_row",
+    "get_meta",
     "open_index",
+    "set_meta",
     "update_log",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 
 INDEX_FILE_NAME = "custody.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Seconds a writer waits for another connection's lock before failing: long
 # enough for a checkpoint on slow flash, short enough to surface a stuck peer.
 BUSY_TIMEOUT_S = 10.0
@@ -65,6 +73,8 @@ def _create_tables(db: sqlite_utils.Database) -> None:
             "state_times_json": str,
             "created_at": str,
             "updated_at": str,
+            "evicted_at": str,
+            "rebuilt_at": str,
         },
         pk="log_id",
         not_null={
@@ -101,6 +111,29 @@ def _create_tables(db: sqlite_utils.Database) -> None:
         if_not_exists=True,
     )
     db.table("quarantine").create_index(["name"], unique=True, if_not_exists=True)
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    # Version 1 -> 2: columns added to an existing logs table.
+    logs_columns = db.table("logs").columns_dict
+    for column in ("evicted_at", "rebuilt_at"):
+        if column not in logs_columns:
+            db.table("logs").add_column(column, str)
+
+
+def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
+    """Return a value of the ``meta`` table (None when unset or absent)."""
+    if "meta" not in db.table_names():
+        return None
+    rows = list(db.table("meta").rows_where("key = ?", [key]))
+    return None if not rows else rows[0]["value"]
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: str | None) -> None:
+    """Set (or with None delete) a value of the ``meta`` table."""
+    with db.atomic():
+        if value is None:
+            db.execute("DELETE FROM meta WHERE key = ?", [key])
+        else:
+            db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
 
 def open_index(

@@ -1,9 +1,12 @@
 """Bytes coming into custody: pulls from a suit and imports from archives.
 
 These functions hold the rules of the ``LogSink`` side of the buffer; the
-:class:`~edge_agent.custody.buffer.CustodyBuffer` methods add locking and the
-read-only check. Each write is fsynced (and the directory after a create)
-before the index row that depends on it is committed.
+:class:`~edge_agent.custody.buffer.CustodyBuffer` methods add locking, the
+read-only check and the disk budget. Each write is fsynced (and the
+directory after a create) before the index row that depends on it is
+committed. Bytes go through :class:`~edge_agent.custody.files.DataFiles`, so
+they land encrypted when a key is configured; offsets and digests are always
+of the plaintext.
 """
 
 from __future__ import annotations
@@ -17,24 +20,19 @@ from typing import Any
 
 import sqlite_utils
 
-from .durable import (
-    atomic_copy,
-    fsync_dir,
-    fsync_file,
-    pwrite_durable,
-    sha256_file,
-    temp_path_for,
-    truncate_durable,
-)
+from .durable import fsync_dir, sha256_file, temp_path_for
 from .errors import (
     ChecksumMismatchError,
+    EncryptedDataError,
     IncompleteLogError,
     InvalidTransitionError,
     LogConflictError,
     OffsetMismatchError,
     QuarantinedLogError,
     UnknownLogError,
+    WrongKeyError,
 )
+from .files import DataFiles
 from .index import fetch_log_row, update_log
 from .paths import LOGS_DIR, RAW_SUFFIX
 from .quarantine import quarantine_log
@@ -45,6 +43,7 @@ __all__ = [
     "MAX_PULL_ATTEMPTS",
     "append_bytes",
     "begin_pull",
+    "check_announcement",
     "check_log_id",
     "complete_pull",
     "import_file",
@@ -110,25 +109,15 @@ def _new_row(
     }
 
 
-def _fresh_raw_file(root: Path, log_id: str) -> Path:
+def _fresh_raw_file(root: Path, files: DataFiles, log_id: str) -> Path:
     """Create an empty, durable raw file for a pull."""
     raw = root / LOGS_DIR / f"{log_id}{RAW_SUFFIX}"
-    raw.unlink(missing_ok=True)
-    raw.touch()
-    fsync_file(raw)
-    fsync_dir(raw.parent)
+    files.create_raw(raw)
     return raw
 
 
-def begin_pull(
-    db: sqlite_utils.Database,
-    root: Path,
-    suit_serial: str,
-    log_id: str,
-    size_bytes: int,
-    sha256_hex: str,
-) -> int:
-    """Register a pull (idempotently) and return its resume offset."""
+def check_announcement(log_id: str, size_bytes: int, sha256_hex: str) -> str:
+    """Validate a log's id, size and digest; return the digest in lower case."""
     check_log_id(log_id)
     sha256_hex = sha256_hex.lower()
     if size_bytes < 0 or not _SHA256_RE.fullmatch(sha256_hex):
@@ -136,9 +125,23 @@ def begin_pull(
             f"log {log_id!r}: expected size_bytes >= 0 and a 64-digit hex "
             f"SHA-256, got {size_bytes} and {sha256_hex!r}"
         )
+    return sha256_hex
+
+
+def begin_pull(
+    db: sqlite_utils.Database,
+    root: Path,
+    files: DataFiles,
+    suit_serial: str,
+    log_id: str,
+    size_bytes: int,
+    sha256_hex: str,
+) -> int:
+    """Register a pull (idempotently) and return its resume offset."""
+    sha256_hex = check_announcement(log_id, size_bytes, sha256_hex)
     row = fetch_log_row(db, log_id)
     if row is None:
-        raw = _fresh_raw_file(root, log_id)
+        raw = _fresh_raw_file(root, files, log_id)
         db.table("logs").insert(
             _new_row(
                 log_id=log_id,
@@ -157,6 +160,9 @@ def begin_pull(
             "suit %s: log %s registered (%d bytes)", suit_serial, log_id, size_bytes
         )
         return 0
+    if row.get("rebuilt_at"):
+        _adopt_announcement(db, root, files, row, suit_serial, size_bytes, sha256_hex)
+        row = _row(db, log_id)
     if (row["size_bytes"], row["sha256_hex"]) != (size_bytes, sha256_hex):
         raise LogConflictError(
             f"log {log_id!r} of suit {suit_serial}: already registered with "
@@ -167,11 +173,62 @@ def begin_pull(
     if state is LogState.PULLING:
         return int(row["durable_offset"])
     if state is LogState.QUARANTINED:
-        return _restart_pull(db, root, row)
+        return _restart_pull(db, root, files, row)
     return size_bytes
 
 
-def _restart_pull(db: sqlite_utils.Database, root: Path, row: dict[str, Any]) -> int:
+def _adopt_announcement(
+    db: sqlite_utils.Database,
+    root: Path,
+    files: DataFiles,
+    row: dict[str, Any],
+    suit_serial: str,
+    size_bytes: int,
+    sha256_hex: str,
+) -> None:
+    """Take the suit's size and digest for a log whose row was rebuilt from disk.
+
+    A rebuilt row only knows the bytes on the gateway. When the suit
+    announces the same bytes, the row is simply confirmed. When it announces
+    a log at least as long, the local bytes are taken as an interrupted pull:
+    it resumes at their end, and completion checks the whole log against the
+    suit's SHA-256 (a mismatch quarantines it and the pull starts over). A
+    shorter announcement is left to the caller's conflict check.
+    """
+    state = LogState(row["state"])
+    held = int(row["durable_offset"])
+    if row["source"] != "ble" or state not in (LogState.PULLING, LogState.PULLED):
+        return
+    same = (row["size_bytes"], row["sha256_hex"]) == (size_bytes, sha256_hex)
+    if not same and size_bytes < held:
+        return
+    if not same and state is LogState.PULLED:
+        files.trim(root / row["raw_relpath"], held)
+    with db.atomic():
+        update_log(
+            db,
+            row["log_id"],
+            expect_states=[state],
+            new_state=None if same else LogState.PULLING,
+            size_bytes=size_bytes,
+            sha256_hex=sha256_hex,
+            suit_serial=suit_serial,
+            rebuilt_at=None,
+        )
+    if not same:
+        _LOGGER.warning(
+            "suit %s: log %s (index rebuilt) announced as %d bytes; resuming "
+            "the pull at byte %d",
+            suit_serial,
+            row["log_id"],
+            size_bytes,
+            held,
+        )
+
+
+def _restart_pull(
+    db: sqlite_utils.Database, root: Path, files: DataFiles, row: dict[str, Any]
+) -> int:
     log_id = row["log_id"]
     attempts = int(row["pull_attempts"])
     if row["source"] != "ble" or attempts >= MAX_PULL_ATTEMPTS:
@@ -180,7 +237,7 @@ def _restart_pull(db: sqlite_utils.Database, root: Path, row: dict[str, Any]) ->
             f"{attempts} pull(s) ({row['error']}); inspect "
             f"{row['quarantine_relpath']} before pulling it again"
         )
-    raw = _fresh_raw_file(root, log_id)
+    raw = _fresh_raw_file(root, files, log_id)
     with db.atomic():
         update_log(
             db,
@@ -209,7 +266,12 @@ def _row(db: sqlite_utils.Database, log_id: str) -> dict[str, Any]:
 
 
 def append_bytes(
-    db: sqlite_utils.Database, root: Path, log_id: str, offset: int, data: bytes
+    db: sqlite_utils.Database,
+    root: Path,
+    files: DataFiles,
+    log_id: str,
+    offset: int,
+    data: bytes,
 ) -> None:
     """Write ``data`` at ``offset`` and fsync it, then commit the new offset."""
     row = _row(db, log_id)
@@ -222,15 +284,14 @@ def append_bytes(
             f"log {log_id!r}: append of {len(data)} bytes at offset {offset}; "
             f"expected offset {durable} and an end at most {row['size_bytes']}"
         )
-    raw = root / row["raw_relpath"]
-    pwrite_durable(raw, offset, data)
-    if raw.stat().st_size > end:
-        truncate_durable(raw, end)
+    files.append(root / row["raw_relpath"], offset, data)
     with db.atomic():
         update_log(db, log_id, expect_states=[LogState.PULLING], durable_offset=end)
 
 
-def complete_pull(db: sqlite_utils.Database, root: Path, log_id: str) -> bool:
+def complete_pull(
+    db: sqlite_utils.Database, root: Path, files: DataFiles, log_id: str
+) -> bool:
     """Verify a pulled log's SHA-256 and mark it pulled.
 
     Returns False when the log was already complete (nothing done).
@@ -245,7 +306,14 @@ def complete_pull(db: sqlite_utils.Database, root: Path, log_id: str) -> bool:
             f"log {log_id!r}: {row['durable_offset']} of {row['size_bytes']} "
             "bytes stored; resume the pull first"
         )
-    found = sha256_file(root / row["raw_relpath"], limit_bytes=row["size_bytes"])
+    raw = root / row["raw_relpath"]
+    try:
+        _size, found = files.digest(raw, sealed=False, limit_bytes=row["size_bytes"])
+    except WrongKeyError:
+        raise
+    except EncryptedDataError as exc:
+        quarantine_log(db, root, row, f"stored bytes fail authentication: {exc}")
+        raise
     if found != row["sha256_hex"]:
         reason = (
             f"SHA-256 mismatch after pull: expected {row['sha256_hex']}, "
@@ -253,6 +321,7 @@ def complete_pull(db: sqlite_utils.Database, root: Path, log_id: str) -> bool:
         )
         quarantine_log(db, root, row, reason)
         raise ChecksumMismatchError(log_id, row["sha256_hex"], found)
+    files.seal(raw, int(row["size_bytes"]))
     with db.atomic():
         update_log(
             db, log_id, expect_states=[LogState.PULLING], new_state=LogState.PULLED
@@ -269,6 +338,7 @@ def complete_pull(db: sqlite_utils.Database, root: Path, log_id: str) -> bool:
 def import_file(
     db: sqlite_utils.Database,
     root: Path,
+    files: DataFiles,
     lock: threading.RLock,
     source: Path,
     suit_serial: str,
@@ -296,16 +366,18 @@ def import_file(
         existing = fetch_log_row(db, log_id)
     if existing is not None:
         same_content(existing)
+        _fill_identity(db, lock, existing, suit_serial, rider_id)
         return
 
     # Copy to a private temporary name, then publish it under the lock.
     staging = temp_path_for(target)
-    size_bytes, sha256_hex = atomic_copy(source, staging)
+    size_bytes, sha256_hex = files.store(source, staging)
     try:
         with lock:
             existing = fetch_log_row(db, log_id)
             if existing is not None:
                 same_content(existing)
+                _fill_identity(db, lock, existing, suit_serial, rider_id)
                 return
             staging.replace(target)
             fsync_dir(target.parent)
@@ -332,3 +404,24 @@ def import_file(
         source,
         size_bytes,
     )
+
+
+def _fill_identity(
+    db: sqlite_utils.Database,
+    lock: threading.RLock,
+    row: dict[str, Any],
+    suit_serial: str,
+    rider_id: str | None,
+) -> None:
+    """Give a rebuilt import row the suit and rider its re-import names."""
+    if not row.get("rebuilt_at"):
+        return
+    with lock, db.atomic():
+        update_log(
+            db,
+            row["log_id"],
+            expect_states=[LogState(row["state"])],
+            suit_serial=suit_serial,
+            rider_id=row["rider_id"] or rider_id,
+            rebuilt_at=None,
+        )

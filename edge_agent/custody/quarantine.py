@@ -39,6 +39,8 @@ __all__ = [
     "commit_entry",
     "create_entry",
     "finish_pending",
+    "insert_entry_row",
+    "load_intent",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,6 +105,11 @@ def create_entry(
     )
 
 
+def load_intent(entry: Path) -> dict[str, Any]:
+    """Return the intent (reason file) of a quarantine entry."""
+    return _load_intent(entry)
+
+
 def _load_intent(entry: Path) -> dict[str, Any]:
     with open(entry / REASON_FILE, "rb") as fh:
         intent: dict[str, Any] = json.load(fh)
@@ -156,20 +163,28 @@ def commit_entry(
                 raw_relpath=None,
                 outputs_json="{}",
             )
-        table = db.table("quarantine")
-        table.insert(
-            {
-                "name": intent["name"],
-                "log_id": log_id,
-                "original_path": intent["original_path"],
-                "stored_relpath": relpath,
-                "reason": intent["reason"],
-                "size_bytes": _entry_size_bytes(entry),
-                "files_json": json.dumps(files),
-                "quarantined_at": intent["created_at"],
-            }
-        )
-        entry_id = table.last_pk
+        return insert_entry_row(db, root, entry, files)
+
+
+def insert_entry_row(
+    db: sqlite_utils.Database, root: Path, entry: Path, files: list[str]
+) -> int:
+    """Insert the index row of a carried-out entry (no log state change)."""
+    intent = _load_intent(entry)
+    table = db.table("quarantine")
+    table.insert(
+        {
+            "name": intent["name"],
+            "log_id": intent["log_id"],
+            "original_path": intent["original_path"],
+            "stored_relpath": str(entry.relative_to(root)),
+            "reason": intent["reason"],
+            "size_bytes": _entry_size_bytes(entry),
+            "files_json": json.dumps(files),
+            "quarantined_at": intent["created_at"],
+        }
+    )
+    entry_id = table.last_pk
     return int(entry_id) if isinstance(entry_id, int) else 0
 
 

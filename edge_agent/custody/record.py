@@ -54,7 +54,12 @@ class LogRecord:
     """One log as the custody index knows it.
 
     ``durable_offset`` is the number of bytes known to be on stable storage;
-    for a complete log it equals ``size_bytes``. Paths are absolute.
+    for a complete log it equals ``size_bytes``. Paths are absolute; with
+    encryption on, ``raw_path`` and ``outputs`` are ciphertext (read them
+    through the buffer), while sizes and digests are of the plaintext.
+    ``evicted_at`` is when the disk budget deleted the local copies of a log
+    object storage holds; ``rebuilt`` marks a row recreated from the files
+    after the index was lost.
     """
 
     log_id: str
@@ -78,6 +83,8 @@ class LogRecord:
     state_times: dict[LogState, datetime]
     created_at: datetime
     updated_at: datetime
+    evicted_at: datetime | None = None
+    rebuilt: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any], root: Path) -> LogRecord:
@@ -117,6 +124,10 @@ class LogRecord:
             },
             created_at=parse_time(row["created_at"]),
             updated_at=parse_time(row["updated_at"]),
+            evicted_at=(
+                None if not row.get("evicted_at") else parse_time(row["evicted_at"])
+            ),
+            rebuilt=bool(row.get("rebuilt_at")),
         )
 
 

@@ -5,6 +5,15 @@ not yet recorded, outputs of an unfinished processing run, temporary files,
 an interrupted quarantine). The index is the truth for states; the disk is
 trimmed to match it, never the other way round, and nothing that might be
 the only copy of a log is deleted: it is quarantined instead.
+
+Where the disk holds *less* than the index says, the index follows: a raw
+file shorter than its durable offset resumes the pull where it ends, a
+missing raw file of a complete log is quarantined (the suit still holds the
+log), and a processed log whose outputs are gone is processed again (its
+state goes back from ``processed`` to ``pulled``, the one backward step,
+taken only here). Output folders of logs the index does not know are
+quarantined. A damaged or lost index is handled before this runs
+(:mod:`.integrity`, :mod:`.rebuild`); their findings join this report.
 """
 
 from __future__ import annotations
@@ -17,9 +26,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .durable import fsync_dir, is_temp_file, truncate_durable
+from .durable import fsync_dir, is_temp_file
+from .errors import EncryptedDataError
+from .files import DataFiles
 from .index import fetch_log_row, update_log
-from .paths import LOGS_DIR, OUTPUTS_DIR
+from .paths import KEEP_ON_OUTPUT_RESET, LOGS_DIR, OUTPUTS_DIR
 from .quarantine import (
     QuarantineMove,
     carry_out,
@@ -47,6 +58,14 @@ class RecoveryReport:
     orphans_removed: list[str] = field(default_factory=list)
     temp_files_removed: int = 0
     quarantines_finished: int = 0
+    reprocess: list[str] = field(default_factory=list)
+    orphan_outputs_quarantined: list[str] = field(default_factory=list)
+    work_files_removed: int = 0
+    index_problem: str | None = None
+    index_moved_to: str | None = None
+    rebuilt_logs: dict[str, str] = field(default_factory=dict)
+    rebuilt_quarantine_entries: int = 0
+    unreadable_quarantined: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -61,8 +80,20 @@ class RecoveryReport:
                 self.orphans_removed,
                 self.temp_files_removed,
                 self.quarantines_finished,
+                self.reprocess,
+                self.orphan_outputs_quarantined,
+                self.work_files_removed,
+                self.index_moved_to,
+                self.rebuilt_logs,
+                self.rebuilt_quarantine_entries,
+                self.unreadable_quarantined,
             )
         )
+
+    @property
+    def rebuilt(self) -> bool:
+        """Tell whether the index was rebuilt from the files on disk."""
+        return bool(self.index_moved_to or self.rebuilt_logs)
 
 
 def _remove_temp_files(root: Path) -> int:
@@ -79,6 +110,7 @@ def _remove_temp_files(root: Path) -> int:
 def _recover_pulling(
     db: sqlite_utils.Database,
     root: Path,
+    files: DataFiles,
     row: dict[str, object],
     report: RecoveryReport,
 ) -> None:
@@ -86,15 +118,21 @@ def _recover_pulling(
     raw = root / str(row["raw_relpath"])
     durable = int(str(row["durable_offset"]))
     if not raw.exists():
-        raw.touch()
-        fsync_dir(raw.parent)
+        files.create_raw(raw)
         update_log(db, log_id, expect_states=[LogState.PULLING], durable_offset=0)
         report.restarted_pulls.append(log_id)
         _LOGGER.warning("log %s: raw file was missing, pull restarts at 0", log_id)
         return
-    size_bytes = raw.stat().st_size
+    try:
+        size_bytes, kept_bytes = files.trim(raw, durable)
+    except EncryptedDataError as exc:
+        reason = f"raw file unreadable at start-up ({exc}); pull it again"
+        quarantine_log(db, root, {**row}, reason)
+        report.unreadable_quarantined.append(str(row["raw_relpath"]))
+        return
+    if kept_bytes < durable:
+        size_bytes = kept_bytes
     if size_bytes > durable:
-        truncate_durable(raw, durable)
         report.truncated_bytes[log_id] = size_bytes - durable
         _LOGGER.warning(
             "log %s: dropped %d bytes past the durable offset %d",
@@ -128,6 +166,72 @@ def _quarantine_missing_raw(
     report.missing_raw_quarantined.append(log_id)
 
 
+def _reset_outputs(folder: Path) -> bool:
+    """Remove a folder's outputs, keeping processing inputs; True if any."""
+    removed = False
+    for path in sorted(folder.iterdir()):
+        if path.name in KEEP_ON_OUTPUT_RESET:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed = True
+    if not any(folder.iterdir()):
+        folder.rmdir()
+    fsync_dir(folder.parent)
+    return removed
+
+
+def _reprocess_if_outputs_lost(
+    db: sqlite_utils.Database,
+    root: Path,
+    row: dict[str, object],
+    report: RecoveryReport,
+) -> None:
+    outputs: dict[str, dict[str, str]] = json.loads(str(row["outputs_json"]))
+    lost = sorted(
+        name
+        for name, meta in outputs.items()
+        if not Path(meta["path"]).is_absolute() and not (root / meta["path"]).exists()
+    )
+    if not lost:
+        return
+    log_id = str(row["log_id"])
+    update_log(
+        db,
+        log_id,
+        expect_states=[LogState.PROCESSED],
+        new_state=LogState.PULLED,
+        outputs_json="{}",
+        analytics_json=None,
+        crash_detected=None,
+    )
+    report.reprocess.append(log_id)
+    _LOGGER.error("log %s: outputs %s missing, processing it again", log_id, lost)
+
+
+def _quarantine_orphan_outputs(
+    db: sqlite_utils.Database, root: Path, report: RecoveryReport
+) -> None:
+    known = {row["log_id"] for row in db.table("logs").rows_where(select="log_id")}
+    for folder in sorted((root / OUTPUTS_DIR).iterdir()):
+        if not folder.is_dir() or folder.name in known:
+            continue
+        relpath = str(folder.relative_to(root))
+        entry = create_entry(
+            root,
+            f"orphan-outputs-{folder.name}",
+            log_id=None,
+            original_path=relpath,
+            reason="output folder of a log the index does not know",
+            moves=[QuarantineMove(folder, "outputs")],
+        )
+        commit_entry(db, root, entry, carry_out(entry))
+        report.orphan_outputs_quarantined.append(relpath)
+        _LOGGER.warning("custody: %s had no index row, quarantined", relpath)
+
+
 def _handle_orphans(
     db: sqlite_utils.Database, root: Path, known: set[str], report: RecoveryReport
 ) -> None:
@@ -154,28 +258,35 @@ def _handle_orphans(
         _LOGGER.warning("custody: %s had no index row, quarantined", relpath)
 
 
-def recover(db: sqlite_utils.Database, root: Path) -> RecoveryReport:
+def recover(
+    db: sqlite_utils.Database,
+    root: Path,
+    files: DataFiles | None = None,
+    report: RecoveryReport | None = None,
+) -> RecoveryReport:
     """Repair the disk to match the index; the caller holds the buffer lock."""
-    report = RecoveryReport()
+    files = files or DataFiles(None)
+    report = report or RecoveryReport()
     report.temp_files_removed = _remove_temp_files(root)
     report.quarantines_finished = finish_pending_quarantines(db, root)
 
     # Raw files: trim pulls to their durable offset, check complete logs.
     logs = db.table("logs")
     for row in list(logs.rows_where("state = ?", [LogState.PULLING.value])):
-        _recover_pulling(db, root, row, report)
+        _recover_pulling(db, root, files, row, report)
     waiting = [LogState.PULLED.value, LogState.PROCESSED.value]
     for row in list(logs.rows_where("state IN (?, ?)", waiting)):
         if not (root / str(row["raw_relpath"])).exists():
             _quarantine_missing_raw(db, root, row["log_id"], report)
+    for row in list(logs.rows_where("state = ?", [LogState.PROCESSED.value])):
+        _reprocess_if_outputs_lost(db, root, row, report)
 
     # Outputs of a processing run that never committed are incomplete.
     for row in list(logs.rows_where("state = ?", [LogState.PULLED.value])):
         stale = root / OUTPUTS_DIR / row["log_id"]
-        if stale.exists():
-            shutil.rmtree(stale)
-            fsync_dir(stale.parent)
+        if stale.exists() and _reset_outputs(stale):
             report.stale_outputs_removed.append(row["log_id"])
+    _quarantine_orphan_outputs(db, root, report)
 
     # Files nobody indexed.
     known = {

@@ -9,6 +9,11 @@ A log moves forward only::
 ``quarantined`` keeps the bytes aside with a reason. A log quarantined while
 it was being pulled may be pulled again from the start (the suit still holds
 it), which is the one way back to ``pulling``.
+
+Start-up recovery takes two more steps back that no caller can ask for: a
+``processed`` log whose outputs vanished goes back to ``pulled`` (processed
+again), and a ``pulled`` log whose index row was rebuilt from disk goes back
+to ``pulling`` when the suit announces it longer than the bytes held.
 """
 
 from __future__ import annotations

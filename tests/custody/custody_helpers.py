@@ -67,3 +67,29 @@ def write_outputs(buffer: CustodyBuffer, log_id: str) -> dict[str, Path]:
     analytics = folder / f"{log_id}.json"
     analytics.write_text(json.dumps({"schema": "ride-analytics/1", "log_id": log_id}))
     return {"raw_csv": csv, "analytics": analytics}
+
+
+def suit_log(log_id: str, data: bytes) -> FakeLog:
+    """Return a real suit log's bytes announced under ``log_id``."""
+    return FakeLog(log_id, data)
+
+
+def drive(
+    buffer: CustodyBuffer, log: FakeLog, state: str, *, crash: bool = False
+) -> None:
+    """Pull ``log`` and move it forward to ``state`` (a LogState value)."""
+    order = ["pulled", "processed", "uploaded", "released", "purged"]
+    if state == "pulling":
+        pull(buffer, log, upto=log.size_bytes // 2)
+        return
+    pull(buffer, log, chunk_bytes=256 * 1024)
+    for reached in order[1 : order.index(state) + 1]:
+        if reached == "processed":
+            outputs = write_outputs(buffer, log.log_id)
+            buffer.mark_processed(log.log_id, outputs, {"samples": 1}, crash)
+        elif reached == "uploaded":
+            buffer.mark_uploaded(log.log_id, {"raw_csv": f"raw/{log.log_id}"})
+        elif reached == "released":
+            buffer.mark_released(log.log_id)
+        else:
+            buffer.purge(log.log_id)
