@@ -6,9 +6,10 @@ of ``, ; TAB |`` in the header line, and a decimal comma is recognised when
 the delimiter is not a comma and the first data rows hold numbers like
 ``1,5``. A UTF-8 byte-order mark is skipped.
 
-Values are read as text and converted in bulk: a value that is empty, NaN or
-not a number makes its row rejected (counted in ``rejected_rows``) when the
-row's time, acceleration or angular rate needs it; a GNSS value that is not a
+Values are read as text and converted in bulk: a value that is empty, NaN,
+not a number or beyond any sensor (``MAX_ABS_*``) makes its row rejected
+(counted in ``rejected_rows``) when the row's time, acceleration or angular
+rate needs it; a GNSS value that is not a
 number just means "no fix on this row". Rows with the wrong number of fields
 (a truncated last line) are rejected too. GNSS values an export repeats on
 every row until the next fix are passed on once, at the first row.
@@ -64,6 +65,12 @@ _LOGGER = logging.getLogger(__name__)
 # Arrow reads this much text per block: about 20,000 rows of a 10-column
 # export, so memory stays small and the rate estimate sees enough steps.
 BLOCK_SIZE_BYTES = 1 << 20
+# Beyond these a value is corruption, not a reading: 10,000 g, 570,000 deg/s
+# (far past any MEMS full scale), 100 T, or a time stamp past year 2262.
+MAX_ABS_ACC_MPS2 = 1e5
+MAX_ABS_GYR_RADS = 1e4
+MAX_ABS_MAG_UT = 1e8
+MAX_ABS_TIME_US = 2.0**62
 _DELIMITERS = (",", ";", "\t", "|")
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
@@ -302,11 +309,13 @@ class CsvSource:
         if self.columns.has_mag:
             mag = np.stack([self._numbers(batch, f"mag_{a}") for a in _AXES], axis=1)
 
-        # A row needs its time, acceleration and angular rate.
-        ok = np.isfinite(time_raw) & np.isfinite(acc).all(axis=1)
-        ok &= np.isfinite(gyr).all(axis=1)
+        # A row needs its time, acceleration and angular rate, each a number
+        # a sensor can produce (a corrupt 1e300 is no reading).
+        ok = np.abs(time_raw * f["time"]) < MAX_ABS_TIME_US
+        ok &= (np.abs(acc * f["acc_x"]) < MAX_ABS_ACC_MPS2).all(axis=1)
+        ok &= (np.abs(gyr * f["gyr_x"]) < MAX_ABS_GYR_RADS).all(axis=1)
         if mag is not None:
-            ok &= np.isfinite(mag).all(axis=1)
+            ok &= (np.abs(mag * f["mag_x"]) < MAX_ABS_MAG_UT).all(axis=1)
         rejected = len(ok) - int(ok.sum())
         if rejected:
             first_bad = self._rows_read + int(np.argmin(ok)) + 2
@@ -342,7 +351,8 @@ class CsvSource:
         speed = None
         if "speed" in self.columns.columns:
             speed = self._numbers(batch, "speed") * self._factors["speed"]
-        valid = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(time_raw)
+        valid = np.isfinite(lat) & np.isfinite(lon)
+        valid &= np.abs(time_raw * self._factors["time"]) < MAX_ABS_TIME_US
         valid &= (lat != 0.0) | (lon != 0.0)
 
         # Exports repeat the last fix on every row until the next one.

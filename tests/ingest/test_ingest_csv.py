@@ -126,11 +126,12 @@ def test_nan_empty_garbage_and_ragged_rows_are_rejected(tmp_path: Path) -> None:
         "31010,0.01,,1,0,0,0,44.5,11.3,120",
         "31020,0.01,0,1,oops,0,0,44.5,11.3,120",
         ",0.01,0,1,0,0,0,44.5,11.3,120",
+        "31025,0.01,0,1,0,1e300,0,44.5,11.3,120",
         "31030,0.01,0,1,0,0,0,,,",  # no GPS on this row is fine
         "31040,0.01,0",  # truncated last line
     ]
     result = _ingest(_export(tmp_path / "a.csv", extra_rows=bad), tmp_path)
-    assert result.analytics["quality"]["rejected_rows"] == 5
+    assert result.analytics["quality"]["rejected_rows"] == 6
     assert result.analytics["samples"] == 3001
 
 
