@@ -81,6 +81,9 @@ class BrokerSettings:
     # Mosquitto 2 refuses anonymous clients by default; tests on a plain
     # listener have no credentials, so they are let in there.
     allow_anonymous: bool | None = None
+    # A whole config instead of the generated one (e.g. a shipped example),
+    # with {port}, {host}, {work_dir}, {log_path} and {user} placeholders.
+    template: str | None = None
 
 
 def find_mosquitto_binary() -> Path:
@@ -115,6 +118,14 @@ def _die_with_parent() -> None:
 def _render_config(
     settings: BrokerSettings, port: int, work_dir: Path, log_path: Path
 ) -> str:
+    if settings.template is not None:
+        return settings.template.format(
+            port=port,
+            host=HOST,
+            work_dir=work_dir,
+            log_path=log_path,
+            user=getpass.getuser(),
+        )
     allow_anonymous = settings.allow_anonymous
     if allow_anonymous is None:
         allow_anonymous = settings.tls is None
