@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -87,6 +88,7 @@ class CsvSink(Protocol):
 
     rows: int
     size_bytes: int
+    thread_cpu_s: float  # CPU seconds spent outside the calling thread
 
     def write(self, values: dict[str, npt.NDArray[np.generic]]) -> None:
         """Take one chunk of rows (an array per column name)."""
@@ -150,15 +152,18 @@ def _format_and_compress(
     values: dict[str, npt.NDArray[np.generic]],
     header: bytes,
     level: int,
-) -> bytes:
-    """Return one gzip member holding ``header`` and the rows (worker thread)."""
+) -> tuple[bytes, float]:
+    """Return one gzip member holding ``header`` and the rows, and the CPU
+    seconds it took (runs in a worker thread)."""
+    started = time.thread_time()
     arrays = [_to_arrow(c, values[c.name]) for c in columns]
     table = pa.Table.from_arrays(arrays, names=[c.name for c in columns])
     text = io.BytesIO()
     text.write(header)
     pa_csv.write_csv(table, text, _WRITE_OPTIONS)
     compressor = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS, _GZIP_MEMLEVEL)
-    return compressor.compress(text.getbuffer()) + compressor.flush()
+    member = compressor.compress(text.getbuffer()) + compressor.flush()
+    return member, time.thread_time() - started
 
 
 class GzipCsvWriter:
@@ -181,7 +186,9 @@ class GzipCsvWriter:
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._header = (",".join(c.name for c in columns) + "\n").encode("ascii")
         self._pool = ThreadPoolExecutor(max(1, threads), "csv-gzip")
-        self._in_flight: deque[Future[bytes]] = deque()
+        self._in_flight: deque[Future[tuple[bytes, float]]] = deque()
+        # CPU seconds the worker threads spent formatting and compressing.
+        self.thread_cpu_s = 0.0
         try:
             self._stream: BinaryIO = open(self._partial, "wb")  # noqa: SIM115
         except OSError as exc:
@@ -270,6 +277,8 @@ class GzipCsvWriter:
         self._partial.unlink(missing_ok=True)
         self._closed = True
 
-    def _write_member(self, member: bytes) -> None:
+    def _write_member(self, done: tuple[bytes, float]) -> None:
+        member, cpu_s = done
         self._stream.write(member)
         self.size_bytes += len(member)
+        self.thread_cpu_s += cpu_s

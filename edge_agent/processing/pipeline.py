@@ -85,7 +85,10 @@ class ProcessResult:
     quality: QualityCounters
     samples: int
     csv_bytes: int
+    # Wall seconds per stage in the calling thread, and the CPU seconds the
+    # CSV writer's threads spent in parallel with them.
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    csv_thread_cpu_s: float = 0.0
 
 
 def process_log(
@@ -223,6 +226,7 @@ def process_stream(
         samples=processor.samples,
         csv_bytes=processor.writer.size_bytes,
         stage_seconds=dict(clock.seconds),
+        csv_thread_cpu_s=processor.writer.thread_cpu_s,
     )
 
 

@@ -199,3 +199,43 @@ def test_gnss_distance_and_speed(tmp_path: Path, fast_options) -> None:
     assert result.analytics["distance_km"] == pytest.approx(0.6, rel=0.01)
     assert result.analytics["max_speed_kmh"] == pytest.approx(36.0, rel=0.01)
     assert result.analytics["avg_speed_kmh"] == pytest.approx(36.0, rel=0.01)
+
+
+class _CollectingSink:
+    """A CSV sink that keeps what it is given (the benchmark's hook)."""
+
+    def __init__(self, path: Path, columns: list) -> None:
+        self.columns = [c.name for c in columns]
+        self.rows = 0
+        self.size_bytes = 0
+        self.thread_cpu_s = 0.0
+        self.closed = False
+        self.chunks: list[dict] = []
+
+    def write(self, values: dict) -> None:
+        assert list(values) == self.columns
+        self.chunks.append(values)
+        self.rows += len(values["t_s"])
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.chunks.clear()
+
+
+def test_another_csv_sink_gets_every_row_in_order(tmp_path: Path) -> None:
+    sinks: list[_CollectingSink] = []
+
+    def make(path: Path, columns: list) -> _CollectingSink:
+        sinks.append(_CollectingSink(path, columns))
+        return sinks[-1]
+
+    log = RestLog(n=9000)
+    path = write_log(tmp_path / "ride.slog", log)
+    options = ProcessOptions(chunk_s=2.0, fsync=False, csv_sink=make)
+    result = process_log(path, "r", "s", tmp_path / "out", None, options=options)
+    [sink] = sinks
+    assert sink.closed and sink.rows == result.samples == 9000
+    t_s = np.concatenate([chunk["t_s"] for chunk in sink.chunks])
+    assert np.array_equal(t_s, np.arange(9000) * 1000)
