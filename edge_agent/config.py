@@ -14,6 +14,16 @@ an operator can fix the file without reading code::
     [ble]
     backend = "bluez"         # or "emulated" (demo and tests)
 
+    [gating]                  # all optional; the defaults follow the design
+    upload_requires_external_power = true
+    uplink_probe = "s3.example.net:443"   # default: the store endpoint
+
+    [service]
+    step_stall_s = 1800.0     # no progress this long: watchdog pings stop
+
+    [metrics]
+    port = 9464               # Prometheus on 127.0.0.1; 0: off
+
     [suits.SUIT-0001]
     rider_id = "r1"
     user_type = "private"     # or "professional"
@@ -35,8 +45,11 @@ __all__ = [
     "BleConfig",
     "ConfigError",
     "GatewayConfig",
+    "GatingConfig",
+    "MetricsConfig",
     "ProcessingConfig",
     "RetentionConfig",
+    "ServiceConfig",
     "StoreConfig",
     "SuitIdentity",
     "load_config",
@@ -106,6 +119,45 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class GatingConfig:
+    """When work may run (see :mod:`edge_agent.service.gating`).
+
+    Pull only while the suit charges; upload while the uplink works and the
+    gateway is on external power; train only when idle, online and on
+    external power. Each condition can be switched off here.
+    """
+
+    pull_requires_charging: bool = True
+    upload_requires_external_power: bool = True
+    upload_requires_uplink: bool = True
+    training_requires_idle: bool = True
+    training_requires_external_power: bool = True
+    training_requires_uplink: bool = True
+    # The OS power-supply information; tests point this at a fake tree.
+    power_supply_root: str = "/sys/class/power_supply"
+    # "host:port" to probe for the uplink; empty: the object store endpoint.
+    uplink_probe: str = ""
+    uplink_timeout_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the service behaves under systemd (see edge_agent.service.systemd)."""
+
+    # Longest a step may go without progress before the watchdog pings stop
+    # and systemd restarts the agent. One log's processing or upload reports
+    # progress only when it ends, so this must exceed the slowest of those.
+    step_stall_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics on 127.0.0.1:port (0: no metrics endpoint)."""
+
+    port: int = 0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """The whole configuration of one gateway."""
 
@@ -115,6 +167,9 @@ class GatewayConfig:
     ble: BleConfig = field(default_factory=BleConfig)
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    gating: GatingConfig = field(default_factory=GatingConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     suits: dict[str, SuitIdentity] = field(default_factory=dict)
 
     @property
@@ -209,7 +264,12 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
     if "id" not in gateway:
         raise ConfigError(f"{source}: [gateway] id is required")
     sections = {"store": StoreConfig, "ble": BleConfig, "processing": ProcessingConfig}
-    unknown = set(raw) - {"gateway", "suits", "retention", *sections}
+    operations: dict[str, type[Any]] = {
+        "gating": GatingConfig,
+        "service": ServiceConfig,
+        "metrics": MetricsConfig,
+    }
+    unknown = set(raw) - {"gateway", "suits", "retention", *sections, *operations}
     if unknown:
         raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
     return GatewayConfig(
@@ -224,7 +284,38 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
             RetentionConfig, "retention", raw.get("retention", {}), source
         ),
         suits=_suits(raw.get("suits", {}), source),
+        **{
+            name: _checked(name, _section(cls, name, raw.get(name, {}), source), source)
+            for name, cls in operations.items()
+        },
     )
+
+
+# Bounds of the operations sections: (section, key) -> (low, high, what).
+_BOUNDS: dict[tuple[str, str], tuple[float, float, str]] = {
+    ("gating", "uplink_timeout_s"): (0.1, 60.0, "0.1..60 seconds"),
+    ("service", "step_stall_s"): (1.0, 86400.0, "1..86400 seconds"),
+    ("metrics", "port"): (0, 65535, "0 (off) or a TCP port 1..65535"),
+}
+
+
+def _checked(section: str, value: Any, source: str) -> Any:
+    """Check the bounds of an operations section (gating, service, metrics)."""
+    for (name, key), (low, high, what) in _BOUNDS.items():
+        if name != section:
+            continue
+        found = getattr(value, key)
+        if not low <= found <= high:
+            raise ConfigError(
+                f"{source}: [{section}] {key} = {found!r}: expected {what}"
+            )
+    probe = getattr(value, "uplink_probe", "")
+    host, _, port = probe.rpartition(":")
+    if probe and not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(
+            f"{source}: [gating] uplink_probe = {probe!r}: expected 'host:port'"
+        )
+    return value
 
 
 def load_config(path: str | Path) -> GatewayConfig:
