@@ -213,7 +213,7 @@ class _CollectingSink:
         self.chunks: list[dict] = []
 
     def write(self, values: dict) -> None:
-        assert list(values) == self.columns
+        assert set(values) == set(self.columns)
         self.chunks.append(values)
         self.rows += len(values["t_s"])
 
