@@ -4,7 +4,7 @@
 ``UnitOptions`` carries the unit options; ``CsvSource`` reads one export.
 """
 
-from .columns import FIELDS, ColumnMap, map_columns
+from .columns import FIELDS, ColumnMap, map_columns, parse_overrides
 from .csv_source import CsvSource
 from .importer import IngestOutcome, ingest_file, ingest_files
 from .units import (
@@ -32,4 +32,5 @@ __all__ = [
     "ingest_file",
     "ingest_files",
     "map_columns",
+    "parse_overrides",
 ]

@@ -20,7 +20,14 @@ from edge_agent.processing.errors import CsvValueError, MissingColumnError
 
 from .units import normalise_unit
 
-__all__ = ["FIELDS", "ColumnMap", "MappedColumn", "field_for", "map_columns"]
+__all__ = [
+    "FIELDS",
+    "ColumnMap",
+    "MappedColumn",
+    "field_for",
+    "map_columns",
+    "parse_overrides",
+]
 
 _AXES = ("x", "y", "z")
 FIELDS = (
@@ -196,3 +203,20 @@ def map_columns(
                 f"found {', '.join(present)} but not {', '.join(absent)}",
             )
     return ColumnMap(mapped)
+
+
+def parse_overrides(specs: Sequence[str]) -> dict[str, str]:
+    """Parse ``FIELD=HEADER`` strings (the CLI's ``--column``) into a mapping.
+
+    Raises:
+        ValueError: a spec has no ``=``, an empty side, or repeats a field.
+    """
+    overrides: dict[str, str] = {}
+    for spec in specs:
+        field, sep, header = spec.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            raise ValueError(f"--column {spec!r}: expected FIELD=HEADER, e.g. Ax=acc_x")
+        if field.strip() in overrides:
+            raise ValueError(f"--column {spec!r}: field '{field.strip()}' given twice")
+        overrides[field.strip()] = header.strip()
+    return overrides

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.ingest.columns import field_for, map_columns
+from edge_agent.ingest.columns import field_for, map_columns, parse_overrides
 from edge_agent.processing import CsvValueError, MissingColumnError
 
 
@@ -95,3 +95,13 @@ def test_half_a_magnetometer_is_an_error() -> None:
     headers = ["Time", "Ax", "Ay", "Az", "Gx", "Gy", "Gz", "Mx", "My"]
     with pytest.raises(MissingColumnError, match="mag_z"):
         map_columns(headers, {}, "ride.csv")
+
+
+def test_parse_column_overrides() -> None:
+    assert parse_overrides(["time=Zeit", " Ax = Beschl X "]) == {
+        "time": "Zeit",
+        "Ax": "Beschl X",
+    }
+    for bad in (["time"], ["=Zeit"], ["time="], ["t=a", "t=b"]):
+        with pytest.raises(ValueError, match="--column"):
+            parse_overrides(bad)
