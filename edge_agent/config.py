@@ -14,6 +14,11 @@ an operator can fix the file without reading code::
     [ble]
     backend = "bluez"         # or "emulated" (demo and tests)
 
+    [custody]                 # all optional
+    budget_bytes = 8_000_000_000          # disk budget of the buffer; 0: none
+    key_file = "/etc/edge-agent/custody.key"  # encrypt logs and outputs at rest
+    work_dir = "/run/edge-agent"          # plaintext working copies (tmpfs)
+
     [gating]                  # all optional; the defaults follow the design
     upload_requires_external_power = true
     uplink_probe = "s3.example.net:443"   # default: the store endpoint
@@ -44,12 +49,10 @@ from typing import Any
 __all__ = [
     "BleConfig",
     "ConfigError",
+    "CustodyConfig",
     "GatewayConfig",
-    "GatingConfig",
-    "MetricsConfig",
     "ProcessingConfig",
     "RetentionConfig",
-    "ServiceConfig",
     "StoreConfig",
     "SuitIdentity",
     "load_config",
@@ -119,6 +122,23 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class CustodyConfig:
+    """The custody buffer's disk budget and encryption at rest.
+
+    Absent keys keep the defaults: no budget, no encryption, working copies
+    under the buffer. Relative paths are taken from the gateway's workdir.
+    """
+
+    # Bytes the buffer may hold (logs, outputs, index, quarantine); 0: no limit.
+    budget_bytes: int = 0
+    # Key file (32 raw bytes or 64 hex digits, mode 0600); empty: no encryption.
+    key_file: str = ""
+    # Plaintext working copies while encrypting; empty: <workdir>/buffer/work.
+    # Put it on tmpfs so that no plaintext reaches flash.
+    work_dir: str = ""
+
+
+@dataclass(frozen=True)
 class GatingConfig:
     """When work may run (see :mod:`edge_agent.service.gating`).
 
@@ -171,12 +191,34 @@ class GatewayConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     suits: dict[str, SuitIdentity] = field(default_factory=dict)
+    custody: CustodyConfig = field(default_factory=CustodyConfig)
 
     @property
     def store_root(self) -> Path:
         """Return the local store's root, relative paths taken from workdir."""
         root = Path(self.store.root)
         return root if root.is_absolute() else self.workdir / root
+
+    def _from_workdir(self, value: str) -> Path | None:
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.workdir / path
+
+    @property
+    def custody_key_file(self) -> Path | None:
+        """Return the custody key file, or None when encryption is off."""
+        return self._from_workdir(self.custody.key_file)
+
+    @property
+    def custody_work_dir(self) -> Path | None:
+        """Return the folder for plaintext working copies (None: the default)."""
+        return self._from_workdir(self.custody.work_dir)
+
+    @property
+    def custody_budget_bytes(self) -> int | None:
+        """Return the buffer's disk budget, or None for no limit."""
+        return self.custody.budget_bytes or None
 
     def identity(self, serial: str) -> SuitIdentity | None:
         """Return the rider mapping of a suit, or None for an unpaired suit."""
@@ -263,7 +305,12 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
     gateway = raw.get("gateway", {})
     if "id" not in gateway:
         raise ConfigError(f"{source}: [gateway] id is required")
-    sections = {"store": StoreConfig, "ble": BleConfig, "processing": ProcessingConfig}
+    sections = {
+        "store": StoreConfig,
+        "ble": BleConfig,
+        "processing": ProcessingConfig,
+        "custody": CustodyConfig,
+    }
     operations: dict[str, type[Any]] = {
         "gating": GatingConfig,
         "service": ServiceConfig,
@@ -284,11 +331,22 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
             RetentionConfig, "retention", raw.get("retention", {}), source
         ),
         suits=_suits(raw.get("suits", {}), source),
+        custody=_custody(raw.get("custody", {}), source),
         **{
             name: _checked(name, _section(cls, name, raw.get(name, {}), source), source)
             for name, cls in operations.items()
         },
     )
+
+
+def _custody(raw: dict[str, Any], source: str) -> CustodyConfig:
+    custody: CustodyConfig = _section(CustodyConfig, "custody", raw, source)
+    if custody.budget_bytes < 0:
+        raise ConfigError(
+            f"{source}: [custody] budget_bytes = {custody.budget_bytes}: expected "
+            "a byte count >= 0 (0: no limit)"
+        )
+    return custody
 
 
 # Bounds of the operations sections: (section, key) -> (low, high, what).

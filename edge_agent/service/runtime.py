@@ -76,7 +76,8 @@ def open_runtime(
 
     Raises:
         CrashModelError: the shipped model is missing or fails verification.
-        CustodyError: the buffer cannot be opened (another agent holds it).
+        CustodyError: the buffer cannot be opened (another agent holds it,
+            or the custody key file is missing, too open or malformed).
         StorageError: the object store cannot be set up.
     """
     buffer_root = config.workdir / BUFFER_DIR
@@ -86,6 +87,9 @@ def open_runtime(
         retention=RetentionPolicy(
             keep_raw_after_upload=not config.retention.purge_after_release
         ),
+        budget_bytes=config.custody_budget_bytes,
+        key_file=config.custody_key_file,
+        work_dir=config.custody_work_dir,
     )
     try:
         store = build_store(config)

@@ -5,6 +5,13 @@ the first pass after a pull and the catch-up after a restart. A log whose
 input is bad is quarantined with the error (file and place) and the step goes
 on with the next log; a store outage stops the upload step, leaving the rest
 for the next cycle.
+
+Files are read and written through the buffer (``readable_raw``,
+``processing_dir``, ``readable_outputs``): with encryption at rest on, the
+processing pipeline and the uploader see plaintext working copies that exist
+only for the step; a stored file that fails authentication is quarantined
+like bad input, while a wrong key stops the step (a set-up problem, not bad
+data).
 """
 
 from __future__ import annotations
@@ -16,7 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_agent.custody import LogRecord, LogState
+from edge_agent.custody import (
+    EncryptedDataError,
+    LogRecord,
+    LogState,
+    WrongKeyError,
+)
 from edge_agent.ingest import UnitOptions, ingest_file
 from edge_agent.processing import (
     SOFTWARE_VERSION,
@@ -91,20 +103,49 @@ def _import_options(out_dir: Path) -> tuple[UnitOptions, dict[str, str]]:
 
 
 def _process_one(runtime: AgentRuntime, record: LogRecord) -> ProcessResult:
-    assert record.raw_path is not None
-    out_dir = runtime.buffer.output_dir(record.log_id)
-    units, columns = _import_options(out_dir)
-    return ingest_file(
-        record.raw_path,
-        record.rider_id or "",
-        record.suit_serial,
-        out_dir,
-        runtime.detector,
-        units=units,
-        columns=columns,
-        options=runtime.process_options,
-        log_id=record.log_id,
+    """Process a pulled log and record its outputs in the buffer.
+
+    The returned result names the stored outputs, not working copies.
+    """
+    buffer = runtime.buffer
+    units, columns = _import_options(buffer.output_dir(record.log_id))
+    with (
+        buffer.readable_raw(record.log_id) as raw_path,
+        buffer.processing_dir(record.log_id) as out_dir,
+    ):
+        try:
+            result = ingest_file(
+                raw_path,
+                record.rider_id or "",
+                record.suit_serial,
+                out_dir,
+                runtime.detector,
+                units=units,
+                columns=columns,
+                options=runtime.process_options,
+                log_id=record.log_id,
+            )
+        except BadInputError as exc:
+            if record.raw_path is not None and raw_path != record.raw_path:
+                # Name the stored file, not the working copy, in the reason.
+                text = str(exc).replace(str(raw_path), str(record.raw_path))
+                raise _RejectedInput(text) from exc
+            raise
+        outputs = {OUTPUT_RAW_CSV: result.csv_path}
+        if result.analytics_path is not None:
+            outputs[OUTPUT_ANALYTICS] = result.analytics_path
+        stored = buffer.mark_processed(
+            record.log_id, outputs, result.analytics, result.crash.detected
+        )
+    return dataclasses.replace(
+        result,
+        csv_path=stored.outputs[OUTPUT_RAW_CSV],
+        analytics_path=stored.outputs.get(OUTPUT_ANALYTICS),
     )
+
+
+class _RejectedInput(Exception):
+    """Bad input of an encrypted log, its message naming the stored file."""
 
 
 def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepReport:
@@ -114,6 +155,10 @@ def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepR
     pending = buffer.logs([LogState.PULLED])
     for number, record in enumerate(pending, start=1):
         who = f"suit {record.suit_serial}: log {record.log_id}"
+        identity = runtime.config.identity(record.suit_serial)
+        if record.rider_id is None and identity is not None:
+            # A row rebuilt from disk after the index was lost has no rider.
+            record = buffer.assign_rider(record.log_id, identity.rider_id)
         if record.rider_id is None:
             reason = "no rider mapped to this suit; pair it (edge-agent pair)"
             report.deferred[record.log_id] = reason
@@ -126,7 +171,11 @@ def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepR
         ) as task:
             try:
                 result = _process_one(runtime, record)
-            except BadInputError as exc:
+            except WrongKeyError as exc:
+                report.deferred[record.log_id] = str(exc)
+                _LOGGER.error("%s: processing stopped: %s", who, exc)
+                break
+            except (BadInputError, _RejectedInput, EncryptedDataError) as exc:
                 entry = buffer.quarantine(record.log_id, str(exc))
                 report.quarantined[record.log_id] = str(exc)
                 _LOGGER.error(
@@ -134,12 +183,6 @@ def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepR
                 )
                 continue
             task.advance(1)
-        outputs = {OUTPUT_RAW_CSV: result.csv_path}
-        if result.analytics_path is not None:
-            outputs[OUTPUT_ANALYTICS] = result.analytics_path
-        buffer.mark_processed(
-            record.log_id, outputs, result.analytics, result.crash.detected
-        )
         report.processed.append(record.log_id)
         report.results[record.log_id] = result
         _LOGGER.info(
@@ -162,13 +205,18 @@ def upload_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepRe
         for record in pending:
             who = f"suit {record.suit_serial}: log {record.log_id}"
             try:
-                keys = upload_log(
-                    runtime.uploader,
-                    record,
-                    runtime.layout,
-                    software_version=SOFTWARE_VERSION,
-                )
-            except IntegrityError as exc:
+                with buffer.readable_outputs(record.log_id) as readable:
+                    keys = upload_log(
+                        runtime.uploader,
+                        readable,
+                        runtime.layout,
+                        software_version=SOFTWARE_VERSION,
+                    )
+            except WrongKeyError as exc:
+                report.deferred[record.log_id] = str(exc)
+                _LOGGER.error("%s: upload stopped: %s", who, exc)
+                break
+            except (IntegrityError, EncryptedDataError) as exc:
                 # The outputs on flash no longer match what was recorded:
                 # keep them aside; the log is re-pulled from the suit.
                 entry = buffer.quarantine(record.log_id, str(exc))

@@ -26,7 +26,7 @@ from edge_agent.custody import (
 from edge_agent.custody.crypto import FILE_HEADER, RECORD_HEADER, TAG_BYTES
 from edge_agent.custody.index import INDEX_FILE_NAME
 
-CSV_HEADER = b"time_s,accel_x_mps2,accel_y_mps2,accel_z_mps2"
+CSV_HEADER = b"t_s,t_utc,acc_x_mps2,acc_y_mps2,acc_z_mps2"
 SUIT_MAGIC = b"SUITLOG"
 
 
