@@ -57,6 +57,7 @@ from .status import (
     check_status_info,
     status_document,
 )
+from .tls import build_tls_context
 
 __all__ = ["GatewayMqttClient", "InboundHandler", "LinkStats"]
 
@@ -103,7 +104,7 @@ class GatewayMqttClient:
         rng: randomness of the reconnect jitter (tests pass a seeded one).
 
     Raises:
-        MqttConfigError: ``config`` is invalid.
+        MqttConfigError: ``config`` is invalid or its TLS files unreadable.
         OutboxError: the outbox cannot be opened.
     """
 
@@ -121,7 +122,11 @@ class GatewayMqttClient:
         self.stats = LinkStats()
         self._on_message = on_message
         self._rng = rng
-        self._label = f"gateway {config.gateway_id}: broker {config.broker}"
+        self._who = f"gateway {config.gateway_id}"
+        self._label = f"{self._who}: broker {config.broker}"
+        if config.tls:
+            # Fail at start-up, not in the link thread, on unreadable files.
+            build_tls_context(config)
         self._lock = threading.Lock()
         self._status_info: dict[str, Any] = {}
         self._status_dirty = threading.Event()
@@ -318,7 +323,7 @@ class GatewayMqttClient:
         )
         log(
             "%s: connect attempt %d failed: %s; next attempt in %.1f s",
-            self._label,
+            self._who,
             attempt,
             describe(exc),
             delay_s,
@@ -366,6 +371,8 @@ class GatewayMqttClient:
                 self._status_dirty.clear()
                 if session.publish_status(self._status_payload(STATE_ONLINE, None)):
                     self.stats.status_published += 1
+                else:
+                    self._status_dirty.set()
             cursor_seq = self._feed(session, cursor_seq)
             session.tick()
             self._settle(session.take_acks())
@@ -411,9 +418,14 @@ class GatewayMqttClient:
             return
         self.stats.events_delivered += delivered
         self._deliveries_since_prune += delivered
+        if delivered:
+            _LOGGER.info("%s: %d event(s) delivered", self._label, delivered)
         if self._deliveries_since_prune >= PRUNE_EVERY_DELIVERIES:
             self._deliveries_since_prune = 0
-            self.outbox.prune_delivered()
+            try:
+                self.outbox.prune_delivered()
+            except OutboxError as exc:
+                _LOGGER.warning("%s: cannot prune the outbox: %s", self._label, exc)
 
     def _refused(self, event_id: str, reason: str) -> None:
         self.stats.events_refused += 1

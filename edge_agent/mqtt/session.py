@@ -256,8 +256,10 @@ class LinkSession:
         self.close()
 
     def _flush_disconnect(self, deadline: float | None = None) -> None:
+        # paho closes the socket once DISCONNECT is written; on a throttled
+        # link that takes more than the first write.
         end = deadline if deadline is not None else time.monotonic() + TICK_S * 10
-        while self._client.is_connected() and time.monotonic() < end:
+        while self._client.socket() is not None and time.monotonic() < end:
             self._client.loop(timeout=TICK_S)
 
     def close(self) -> None:

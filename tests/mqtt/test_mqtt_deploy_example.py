@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mqtt_helpers import WAIT_S, ClientFactory, Observer, has_events, make_event, tls_config
+from mqtt_helpers import (
+    WAIT_S,
+    ClientFactory,
+    Observer,
+    has_events,
+    make_event,
+    tls_config,
+)
 
 from tests.support.certs import TestPki
 from tests.support.mosquitto import BrokerSettings, run_mosquitto
