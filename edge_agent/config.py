@@ -133,8 +133,8 @@ class CustodyConfig:
     budget_bytes: int = 0
     # Key file (32 raw bytes or 64 hex digits, mode 0600); empty: no encryption.
     key_file: str = ""
-    # Plaintext working copies while encrypting; empty: <workdir>/buffer/work.
-    # Put it on tmpfs so that no plaintext reaches flash.
+    # Plaintext working copies while encrypting go to its work/ subfolder;
+    # empty: <workdir>/buffer/work. Put it on tmpfs so no plaintext reaches flash.
     work_dir: str = ""
 
 

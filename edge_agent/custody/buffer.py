@@ -96,8 +96,10 @@ class CustodyBuffer(LogLifecycle, PlaintextAccess):
         self._read_only = read_only
         self._lock_fd: int | None = None
         self._files = DataFiles(cipher)
+        # A configured folder (/run/edge-agent, say) is shared: the buffer
+        # keeps to a private subfolder of it, which it may empty at start-up.
         self._workspace = Workspace(
-            Path(work_dir) if work_dir is not None else self._root / WORK_DIR
+            self._root / WORK_DIR if work_dir is None else Path(work_dir) / WORK_DIR
         )
         self._budget = DiskBudget(
             self._root, budget_bytes, skip=self._workspace.root.resolve()
@@ -170,8 +172,9 @@ class CustodyBuffer(LogLifecycle, PlaintextAccess):
             budget_bytes: disk budget of the buffer; None for no limit.
             key_file: encrypt log bytes and outputs with the key in this file
                 (mode 0600 or stricter); None keeps new files plaintext.
-            work_dir: folder for plaintext working copies (default
-                ``root/work``); put it on tmpfs when encrypting.
+            work_dir: folder for plaintext working copies, which go into its
+                private ``work/`` subfolder (default: ``root/work``); put it
+                on tmpfs when encrypting.
 
         Raises:
             CustodyBusyError: another process holds the buffer.

@@ -61,7 +61,9 @@ def test_encrypted_log_is_processed_and_uploaded_as_plaintext(
     assert result.csv_path == record.outputs["raw_csv"]
     stored_csv = record.outputs["raw_csv"].read_bytes()
     assert not stored_csv.startswith(b"\x1f\x8b")
-    assert list(work_dir.iterdir()) == []  # no plaintext left behind
+    assert list(work_dir.iterdir()) == [work_dir / "work"]  # private subfolder
+    assert list((work_dir / "work").iterdir()) == []  # no plaintext left behind
+    assert (work_dir / "work").stat().st_mode & 0o777 == 0o700
 
     # Object storage got the plaintext: a gzip CSV and the analytics JSON.
     [csv_object] = _store_files(tmp_path, "raw", ".csv.gz")

@@ -315,3 +315,19 @@ def test_plaintext_buffer_keeps_working_after_encryption_is_turned_on(
                 assert plain.read_bytes() == log.data
     assert (buffer_root / "logs" / "OLD.bin").read_bytes() == old.data
     assert (buffer_root / "logs" / "NEW.bin").read_bytes() != new.data
+
+
+def test_leftover_working_copies_are_removed_and_nothing_else(
+    buffer_root: Path, key_file: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "run"
+    shared.mkdir()
+    (shared / "other-service.pid").write_text("123")
+    leftover = shared / "work" / "raw-L1-x1y2"
+    leftover.mkdir(parents=True)
+    (leftover / "L1.bin").write_bytes(b"SUITLOG\x1a plaintext of a crashed step")
+
+    with CustodyBuffer.open(buffer_root, key_file=key_file, work_dir=shared) as b:
+        assert b.last_recovery.work_files_removed == 1
+    assert not leftover.exists()
+    assert (shared / "other-service.pid").read_text() == "123"
