@@ -141,7 +141,8 @@ def repair_crcs(data: bytes) -> bytes:
     return bytes(fixed)
 
 
-# Tokens worth splicing in: magics, the header length and full-scale values.
+# Tokens worth splicing in: magics, the header length, lengths and counters
+# at their bounds.
 LOG_DICTIONARY: tuple[bytes, ...] = (
     b"SUITLOG\x1a",
     b"BK",
@@ -155,4 +156,9 @@ LOG_DICTIONARY: tuple[bytes, ...] = (
     struct.pack("<I", 1_000_000),
     struct.pack("<I", 0x7FFFFFFF),
     struct.pack("<I", 0xFFFFFFFF),
+    # Extremes of the header's one signed 64-bit field (start_utc_us).
+    struct.pack("<q", 2**62),
+    struct.pack("<q", -(2**62)),
+    struct.pack("<q", 2**63 - 1),
+    struct.pack("<q", -(2**63)),
 )

@@ -5,9 +5,10 @@ Each input (as given and with its CRCs repaired) is written to a scratch file
 exists), read chunk by chunk, and the samples go through ``SampleCleaner`` as
 the pipeline's first stage does. ``read_log`` reads the same file whole.
 
-Contract: only ``CorruptLogError`` subclasses escape (the source maps every
-decoder error with ``map_log_format_error``), and a mapped error carries the
-decoder's offset and field under the matching processing type. Properties: a
+Contract: only ``CorruptLogError`` subclasses escape the source (it maps
+every decoder error with ``map_log_format_error``), and a mapped error
+carries the decoder's offset and field under the matching processing type;
+the cleaner raises nothing but ``ImplausibleTimeError``. Properties: a
 log the decoder reads whole yields exactly its IMU samples (from the source
 and from ``read_log``), each chunk's arrays agree in length, and the cleaner
 emits strictly increasing times.
@@ -19,14 +20,19 @@ import atexit
 import io
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from edge_agent.processing import suitlog
 from edge_agent.processing.clean import QualityCounters, SampleCleaner
-from edge_agent.processing.errors import CorruptLogError, map_log_format_error
-from edge_agent.processing.samples import SourceChunk
+from edge_agent.processing.errors import (
+    CorruptLogError,
+    ImplausibleTimeError,
+    map_log_format_error,
+)
+from edge_agent.processing.samples import SampleChunk, SourceChunk
 from edge_agent.processing.suitlog import SuitLogSource, is_suit_log
 from firmware_bridge.logformat import BlockType, LogFormatError, LogReader, read_log
 
@@ -92,32 +98,57 @@ def _check_chunk(chunk: SourceChunk) -> None:
         raise ContractViolation(f"GNSS arrays of different lengths {fix_lengths}")
 
 
+class _CleanerCheck:
+    """Feed samples to a ``SampleCleaner`` and check what it emits.
+
+    The cleaner may refuse a time line no ride has (``ImplausibleTimeError``,
+    which the pipeline quarantines); after that it is fed nothing more, while
+    the source is still read to its end.
+    """
+
+    def __init__(self, rate_hz: float, source: str) -> None:
+        self._cleaner = SampleCleaner(rate_hz, QualityCounters(), source=source)
+        self._last_us: int | None = None
+        self.refused = False
+
+    def push(self, samples: SampleChunk) -> None:
+        """Clean one chunk of samples and check the emitted order."""
+        self._step(lambda: self._cleaner.push(samples))
+
+    def finish(self) -> None:
+        """Flush the cleaner and check the emitted order."""
+        self._step(self._cleaner.finish)
+
+    def _step(self, clean: Callable[[], SampleChunk | None]) -> None:
+        if self.refused:
+            return
+        try:
+            final = clean()
+        except ImplausibleTimeError:
+            self.refused = True
+            return
+        if final is None or len(final) == 0:
+            return
+        t = final.t_us
+        if self._last_us is not None and int(t[0]) <= self._last_us:
+            raise ContractViolation(
+                f"cleaner emitted {int(t[0])} us after {self._last_us} us"
+            )
+        if len(t) > 1 and not bool(np.all(np.diff(t) > 0)):
+            raise ContractViolation("cleaner emitted times out of order")
+        self._last_us = int(t[-1])
+
+
 def _read_and_clean(path: Path) -> int:
     """Stream ``path`` through the source and the cleaner; return samples read."""
     read = 0
     with SuitLogSource(path) as source:
-        cleaner = SampleCleaner(
-            source.info.sample_rate_hz, QualityCounters(), source=str(path)
-        )
-        last_us: int | None = None
-        emitted = []
+        cleaner = _CleanerCheck(source.info.sample_rate_hz, str(path))
         for chunk in source.chunks():
             _check_chunk(chunk)
             read += len(chunk.samples)
-            emitted.append(cleaner.push(chunk.samples))
-        emitted.append(cleaner.finish())
-        for final in emitted:
-            if final is None:
-                continue
-            t = final.t_us
-            if last_us is not None and len(t) and int(t[0]) <= last_us:
-                raise ContractViolation(
-                    f"cleaner emitted {int(t[0])} us after {last_us} us"
-                )
-            if len(t) > 1 and not bool(np.all(np.diff(t) > 0)):
-                raise ContractViolation("cleaner emitted times out of order")
-            if len(t):
-                last_us = int(t[-1])
+            cleaner.push(chunk.samples)
+        cleaner.finish()
     return read
 
 
