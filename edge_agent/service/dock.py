@@ -5,19 +5,27 @@ Per suit, in this order:
 1. release every log the cloud has committed (state ``uploaded``), so the
    suit frees its flash as early as possible;
 2. read the status; pull only while the suit is charging (it protects the
-   suit's battery);
+   suit's battery; ``[gating] pull_requires_charging``);
 3. pull each listed log the buffer does not already hold complete, resuming
    a partial one from its durable offset.
 
 A suit that is not paired to a rider is left alone: its logs would have no
 owner in object storage.
+
+Stopping (``stop`` set, e.g. on SIGTERM): no new suit or log is started, and
+a pull under way is cancelled at once. That is safe because every byte range
+is durable before the buffer records it: the log stays ``pulling`` at its
+durable offset and the next dock resumes it. A release under way (one short
+request) is finished, so the buffer never misses that the suit erased a log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
@@ -32,12 +40,15 @@ from edge_agent.transfer import (
     async_find_suits,
 )
 
+from .gating import pull_gate
 from .progress import SILENT, Progress
 from .runtime import AgentRuntime
 
 __all__ = ["BleBackends", "DockReport", "async_dock", "async_scan"]
 
 _LOGGER = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # States in which the buffer already holds the whole log (nothing to pull).
 _HELD_STATES = frozenset(
@@ -68,8 +79,36 @@ class DockReport:
     released: list[str] = field(default_factory=list)
     bytes_pulled: int = 0
     bytes_resent: int = 0
+    # Pulls that started from a durable offset left by an earlier attempt.
+    resumed: list[str] = field(default_factory=list)
+    # BLE reconnects inside pulls (each resumes at the durable offset).
+    reconnects: int = 0
     held_back: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # A stop request cut the pass short; unfinished pulls resume next time.
+    interrupted: bool = False
+
+
+async def _async_unless_stopped(
+    work: Awaitable[_T], stop: asyncio.Event | None
+) -> tuple[bool, _T | None]:
+    """Await ``work``; cancel it if ``stop`` is set first. Return (done, result)."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return True, await task
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    await asyncio.wait({task})
+    return False, None
 
 
 async def async_scan(runtime: AgentRuntime, backends: BleBackends) -> list[BLEDevice]:
@@ -111,24 +150,41 @@ async def _async_pull_new(
     rider_id: str,
     progress: Progress,
     report: DockReport,
+    stop: asyncio.Event | None,
 ) -> None:
     serial = session.serial
     entries = [e for e in await session.async_list_logs() if _needs_pull(runtime, e)]
     for number, entry in enumerate(entries, start=1):
         who = f"suit {serial}: log {entry.log_id}"
+        if stop is not None and stop.is_set():
+            report.interrupted = True
+            return
         with progress.task(
             f"pull {entry.log_id[:8]} ({number}/{len(entries)})",
             total=entry.size_bytes,
             unit="B",
         ) as task:
             try:
-                stats = await session.async_pull(
-                    entry, runtime.buffer, progress=task.set_done
+                done, stats = await _async_unless_stopped(
+                    session.async_pull(entry, runtime.buffer, progress=task.set_done),
+                    stop,
                 )
             except CustodyError as exc:
                 report.errors[entry.log_id] = str(exc)
                 _LOGGER.error("%s: not pulled: %s", who, exc)
                 continue
+        if not done or stats is None:
+            record = runtime.buffer.find(entry.log_id)
+            offset = 0 if record is None else record.durable_offset
+            report.interrupted = True
+            _LOGGER.info(
+                "%s: pull stopped at durable offset %d of %d bytes; "
+                "it resumes on the next dock",
+                who,
+                offset,
+                entry.size_bytes,
+            )
+            return
         runtime.buffer.assign_rider(entry.log_id, rider_id)
         report.pulled.append(entry.log_id)
         received = stats.payload_bytes_received
@@ -136,6 +192,9 @@ async def _async_pull_new(
         report.bytes_resent += max(
             0, received - (entry.size_bytes - stats.start_offset)
         )
+        report.reconnects += stats.reconnects
+        if stats.start_offset > 0:
+            report.resumed.append(entry.log_id)
         _LOGGER.info(
             "%s: pulled %d bytes in %.1f s (%d reconnects)",
             who,
@@ -152,12 +211,26 @@ async def async_dock(
     *,
     pull: bool = True,
     progress: Progress = SILENT,
+    stop: asyncio.Event | None = None,
 ) -> DockReport:
-    """Release committed logs on each suit in ``devices``, then pull new ones."""
+    """Release committed logs on each suit in ``devices``, then pull new ones.
+
+    Args:
+        runtime: the agent's buffer and configuration.
+        devices: suits found by :func:`async_scan`.
+        backends: the bleak backends to connect with.
+        pull: False to release only.
+        progress: progress reporting (one task per log pulled).
+        stop: when set, start nothing new and cancel a pull under way (see
+            the module docstring); the report says ``interrupted``.
+    """
     report = DockReport()
     config = runtime.config
     for device in devices:
         label = device.name or device.address
+        if stop is not None and stop.is_set():
+            report.interrupted = True
+            break
         try:
             async with SuitSession(
                 device,
@@ -178,16 +251,18 @@ async def async_dock(
                 if not pull:
                     continue
                 status = await session.async_status()
-                if not status.charging:
-                    report.held_back[serial] = "suit not charging"
+                gate = pull_gate(status.charging, config.gating)
+                if not gate.allowed:
+                    report.held_back[serial] = gate.reason or "held back"
                     _LOGGER.info(
-                        "suit %s: not charging (battery %s%%); pull deferred",
+                        "suit %s: %s (battery %s%%); pull deferred",
                         serial,
+                        gate.reason,
                         status.battery_pct,
                     )
                     continue
                 await _async_pull_new(
-                    session, runtime, identity.rider_id, progress, report
+                    session, runtime, identity.rider_id, progress, report, stop
                 )
         except TransferError as exc:
             report.errors[label] = str(exc)
