@@ -25,11 +25,11 @@ __all__ = ["PlaintextAccess"]
 class PlaintextAccess(BufferCore):
     """Read a log's raw bytes and outputs as plaintext, encrypted or not."""
 
-    def _raw_of(self, log_id: str) -> LogRecord:
+    def _raw_of(self, log_id: str) -> tuple[LogRecord, Path]:
         record = self.get(log_id)
         if record.raw_path is None:
             raise InvalidTransitionError(log_id, record.state.value, "read raw bytes")
-        return record
+        return record, record.raw_path
 
     def open_raw(self, log_id: str) -> BinaryIO:
         """Open a complete log's raw bytes for streaming plaintext reads.
@@ -38,7 +38,7 @@ class PlaintextAccess(BufferCore):
             InvalidTransitionError: the buffer holds no raw bytes of the log.
             EncryptedDataError: (while reading) a record fails authentication.
         """
-        return self._files.open(self._raw_of(log_id).raw_path or Path())
+        return self._files.open(self._raw_of(log_id)[1])
 
     @contextlib.contextmanager
     def readable_raw(self, log_id: str) -> Iterator[Path]:
@@ -53,8 +53,7 @@ class PlaintextAccess(BufferCore):
             EncryptedDataError: the stored bytes fail authentication or do
                 not hash to the log's SHA-256 (WrongKeyError: other key).
         """
-        record = self._raw_of(log_id)
-        raw = record.raw_path or Path()
+        record, raw = self._raw_of(log_id)
         if not self._files.is_encrypted(raw):
             yield raw
             return

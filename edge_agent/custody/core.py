@@ -9,6 +9,7 @@ pull (:mod:`.lifecycle`) and plaintext access to encrypted files
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .budget import DiskBudget
-from .errors import ReadOnlyBufferError, UnknownLogError
+from .errors import EncryptedDataError, ReadOnlyBufferError, UnknownLogError
 from .files import DataFiles
 from .index import fetch_log_row
 from .intake import check_log_id
@@ -29,6 +30,8 @@ from .states import LogState, next_action
 from .workspace import Workspace
 
 __all__ = ["BufferCore"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class BufferCore:
@@ -70,8 +73,17 @@ class BufferCore:
         return self._budget.budget_bytes
 
     def _record(self, row: dict[str, Any]) -> LogRecord:
-        """Build a record, opening sealed analytics when the key is at hand."""
-        text = self._files.decode_analytics(row["log_id"], row["analytics_json"])
+        """Build a record, opening sealed analytics when the key is at hand.
+
+        Analytics that fail to open (another key, an altered index) read as
+        None with an ERROR, rather than failing every query of the buffer;
+        the encrypted output files still refuse a wrong key where it matters.
+        """
+        try:
+            text = self._files.decode_analytics(row["log_id"], row["analytics_json"])
+        except EncryptedDataError as exc:
+            _LOGGER.error("log %s: analytics unreadable: %s", row["log_id"], exc)
+            text = None
         return LogRecord.from_row({**row, "analytics_json": text}, self._root)
 
     def _row(self, log_id: str) -> dict[str, Any]:

@@ -258,8 +258,11 @@ def rebuild_index(
                     raise ValueError(f"log id {row['log_id']!r} has two files")
             except WrongKeyError:
                 raise
-            except (EncryptedDataError, LogFormatError, OSError, ValueError) as exc:
-                result.quarantined_files.append(_set_aside(db, root, path, str(exc)))
+            except Exception as exc:
+                # Whatever one file does (damaged data, a decoder's surprise),
+                # it is set aside: failing here would fail every start-up.
+                why = f"{type(exc).__name__}: {exc}"
+                result.quarantined_files.append(_set_aside(db, root, path, why))
                 continue
             db.table("logs").insert(row)
             result.logs[row["log_id"]] = row["state"]

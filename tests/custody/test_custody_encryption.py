@@ -108,11 +108,18 @@ def test_wrong_key_fails_with_a_clear_error(
 ) -> None:
     with CustodyBuffer.open(buffer_root, key_file=key_file) as buffer:
         pull(buffer, suit_log("L1", suit_log_bytes))
+        with buffer.processing_dir("L1") as folder:
+            outputs = _write_processing_outputs(folder, "L1")
+            buffer.mark_processed("L1", outputs, {"max_speed_kmh": 99.0}, False)
     other = generate_key_file(tmp_path / "other.key")
     with CustodyBuffer.open(buffer_root, key_file=other) as buffer:
         with pytest.raises(WrongKeyError) as err, buffer.readable_raw("L1"):
             pass
-        assert buffer.get("L1").state is LogState.PULLED  # nothing was lost
+        with pytest.raises(WrongKeyError), buffer.readable_outputs("L1"):
+            pass
+        # Queries still work; the sealed analytics just cannot be read.
+        [record] = buffer.logs()
+        assert record.state is LogState.PROCESSED and record.analytics is None
     message = str(err.value)
     assert str(buffer_root / "logs" / "L1.bin") in message
     assert f"key file {other}" in message and "key id" in message
