@@ -1,0 +1,147 @@
+"""Short-lived download links: S3 presigned URLs, or URLs the API signs.
+
+A client downloads raw data directly from storage, not through the API's
+worker threads. With an S3 store the link is an S3 presigned GET (SigV4,
+valid ``ttl_s``), signed for the endpoint clients see, which may differ
+from the one the API uses internally. With the local-directory store the
+API serves the bytes itself at ``/api/v1/blobs/{bucket}/{key}``; the link
+carries its expiry and an HMAC-SHA256 over bucket, key and expiry, checked
+in constant time. Either link needs no bearer token: like an S3 presigned
+URL, the signature is the permission, and it expires in minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
+
+from edge_agent.upload import StorageError, map_boto_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "BLOB_ROUTE_PREFIX",
+    "DownloadLink",
+    "LinkRejected",
+    "LocalPresigner",
+    "Presigner",
+    "S3Presigner",
+    "derive_link_key",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+BLOB_ROUTE_PREFIX = "/api/v1/blobs"
+# Context of the link key derived from the token secret, so the two keys
+# differ even though one file holds the secret.
+_DERIVATION_LABEL = b"suitlink download links v1"
+
+
+class LinkRejected(Exception):
+    """A download link's signature is wrong or its time is up."""
+
+
+@dataclass(frozen=True)
+class DownloadLink:
+    """A URL to GET an object from, and when it stops working."""
+
+    url: str
+    expires_at: dt.datetime
+
+
+class Presigner(Protocol):
+    """Make short-lived download links for stored objects."""
+
+    def presign(
+        self, bucket: str, key: str, *, ttl_s: int, now: dt.datetime, base_url: str
+    ) -> DownloadLink:
+        """Return a link to GET ``bucket``/``key``, valid ``ttl_s`` from ``now``.
+
+        ``base_url`` is the API's own external URL, for links it serves.
+
+        Raises:
+            StorageError: the store cannot sign a link.
+        """
+        ...
+
+
+def derive_link_key(secret: bytes) -> bytes:
+    """Return a link-signing key derived from another secret."""
+    return hmac.new(secret, _DERIVATION_LABEL, hashlib.sha256).digest()
+
+
+class LocalPresigner:
+    """Links to the API's own blob route, signed with an HMAC key."""
+
+    def __init__(self, key: bytes) -> None:
+        """Sign with ``key`` (at least 32 bytes).
+
+        Raises:
+            ValueError: the key is too short.
+        """
+        if len(key) < 32:
+            raise ValueError(f"download link key: {len(key)} bytes, at least 32")
+        self._key = key
+
+    def _signature(self, bucket: str, key: str, expires: int) -> str:
+        message = f"{bucket}\n{key}\n{expires}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def presign(
+        self, bucket: str, key: str, *, ttl_s: int, now: dt.datetime, base_url: str
+    ) -> DownloadLink:
+        """Return a signed link to the API's blob route."""
+        expires = int(now.timestamp()) + ttl_s
+        signature = self._signature(bucket, key, expires)
+        url = (
+            f"{base_url.rstrip('/')}{BLOB_ROUTE_PREFIX}/{quote(bucket)}/"
+            f"{quote(key)}?expires={expires}&signature={signature}"
+        )
+        return DownloadLink(url, dt.datetime.fromtimestamp(expires, dt.UTC))
+
+    def check(
+        self, bucket: str, key: str, expires: int, signature: str, now: dt.datetime
+    ) -> None:
+        """Accept a link's parameters, or raise.
+
+        Raises:
+            LinkRejected: a wrong signature, or the link has expired.
+        """
+        expected = self._signature(bucket, key, expires)
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise LinkRejected("download link: signature does not match")
+        if now.timestamp() >= expires:
+            raise LinkRejected("download link: expired; ask the API for a new one")
+
+
+class S3Presigner:
+    """S3 presigned GET URLs from a boto3 client."""
+
+    def __init__(self, client: S3Client) -> None:
+        """Sign with ``client``, whose endpoint is the one clients will reach."""
+        self._client = client
+
+    def presign(
+        self, bucket: str, key: str, *, ttl_s: int, now: dt.datetime, base_url: str
+    ) -> DownloadLink:
+        """Return an S3 presigned GET URL (SigV4)."""
+        try:
+            url = self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": bucket, "Key": key},
+                ExpiresIn=ttl_s,
+            )
+        except Exception as exc:  # botocore raises several unrelated types
+            raise map_boto_error(exc, f"presign {bucket}/{key}") from exc
+        if not isinstance(url, str):
+            raise StorageError(f"presign {bucket}/{key}: no URL returned")
+        # SigV4 counts the lifetime from the signing time, which botocore
+        # takes from the system clock; report the same.
+        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_s)
+        return DownloadLink(url, expires_at.replace(microsecond=0))

@@ -1,0 +1,84 @@
+"""``/api/v1/blobs/{bucket}/{key}``: bytes behind the API's own download links.
+
+Only with the local-directory store (with S3 the links point at the store).
+The request carries no bearer token but the link's ``expires`` and
+``signature`` (see :mod:`..downloads`). Checks run in this order: the key's
+shape (400 for empty, ``.`` or ``..`` segments, backslashes, NUL), the
+signature and expiry (403), then the object (404). The file is streamed
+from disk, with HTTP range support for resumed downloads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+
+from edge_agent.upload import InvalidObjectKey, LocalDirStore
+
+from ..downloads import LinkRejected
+from ..security import NOT_FOUND, Services
+
+__all__ = ["router"]
+
+_LOGGER = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["downloads"])
+
+
+def _check_key(bucket: str, key: str) -> None:
+    segments = key.split("/")
+    if (
+        not bucket
+        or "/" in bucket
+        or bucket in (".", "..")
+        or len(key.encode()) > 1024
+        or any(segment in ("", ".", "..") for segment in segments)
+        or "\\" in key
+        or "\0" in key
+    ):
+        raise HTTPException(status_code=400, detail="malformed bucket or key")
+
+
+@router.get(
+    "/blobs/{bucket}/{key:path}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        403: {"description": "bad signature or expired link"},
+    },
+)
+def get_blob(
+    services: Services,
+    bucket: str,
+    key: str,
+    expires: Annotated[int, Query(ge=0, le=2**62)],
+    signature: Annotated[str, Query(pattern=r"^[0-9a-fA-F]{64}$")],
+) -> FileResponse:
+    """Stream an object's bytes for a signed, unexpired download link."""
+    signer = services.local_links
+    store = services.store
+    if signer is None or not isinstance(store, LocalDirStore):
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    _check_key(bucket, key)
+    try:
+        signer.check(bucket, key, expires, signature, services.clock())
+    except LinkRejected as exc:
+        _LOGGER.info("blob %s/%s: link refused: %s", bucket, key, exc)
+        raise HTTPException(status_code=403, detail=str(exc)) from exc
+    try:
+        info = store.head_object(bucket, key)
+    except InvalidObjectKey as exc:
+        raise HTTPException(status_code=400, detail="malformed bucket or key") from exc
+    root = (store.root / bucket).resolve()
+    path = (root / key).resolve()
+    if info is None or not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    _LOGGER.info("blob %s/%s: serving %d bytes", bucket, key, info.size_bytes)
+    return FileResponse(
+        path,
+        media_type=info.content_type or "application/octet-stream",
+        filename=path.name,
+    )

@@ -1,0 +1,331 @@
+"""Cloud coordinator configuration: a TOML file, environment overrides, checks.
+
+Every key is optional; the defaults run an embedded single-host service (a
+SQLite catalog and a local-directory store beside the file)::
+
+    [api]
+    host = "127.0.0.1"
+    port = 8080
+    default_page_limit = 50
+    max_page_limit = 500          # hard limit per page (at most 1000)
+    public_url = ""               # base URL of download links the API serves
+    tls_cert_file = ""            # both set: the API terminates TLS itself
+    tls_key_file = ""
+
+    [catalog]
+    url = "sqlite:catalog.db"     # or "postgresql://user@host:5432/db"
+    schema = ""                   # PostgreSQL schema (search path)
+
+    [store]
+    kind = "local"                # or "s3"
+    root = "store"                # local store folder
+    endpoint_url = ""             # S3 endpoint ("" = AWS)
+    public_endpoint_url = ""      # S3 endpoint clients see in presigned URLs
+    region = "us-east-1"
+    access_key_id = ""            # "" = boto3's usual credential chain
+    secret_access_key = ""
+
+    [buckets]
+    raw = "raw"
+    analytics = "analytics"
+    crash = "crash"
+    archive = "archive"
+
+    [auth]
+    algorithm = "HS256"           # or "ES256"
+    secret_file = "keys/token-secret"   # HS256
+    public_key_file = ""          # ES256: verifies (the API needs only this)
+    private_key_file = ""         # ES256: signs (`cloud-coordinator token`)
+    issuer = "suitlink-cloud"
+    audience = "suitlink-api"
+    leeway_s = 30.0
+    max_ttl_s = 2592000
+
+    [retention]
+    raw_days = 14.0               # raw data downloadable this long (14-28)
+
+    [downloads]
+    url_ttl_s = 300               # lifetime of a download link
+    signing_key_file = ""         # local-store links; "" = derived from the
+                                  # HS256 secret
+
+Relative paths are taken from the configuration file's folder. Environment
+variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
+e.g. ``CLOUD_COORDINATOR_STORE_SECRET_ACCESS_KEY``. An error names the
+source, the key, the value found and what is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edge_agent.upload import BucketNames
+
+from .catalog import MAX_PAGE_LIMIT
+
+__all__ = [
+    "ENV_PREFIX",
+    "ApiConfig",
+    "AuthConfig",
+    "CatalogConfig",
+    "ConfigError",
+    "CoordinatorConfig",
+    "DownloadConfig",
+    "RetentionConfig",
+    "StoreConfig",
+    "load_config",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+ENV_PREFIX = "CLOUD_COORDINATOR_"
+# Raw data is kept 2-4 weeks (product decision); other values are accepted
+# (tests shorten the window) but logged.
+RAW_DAYS_RANGE = (14.0, 28.0)
+# Download links must be short-lived: long enough to start a 250 MB
+# download on a slow line, short enough that a leaked link is soon useless.
+URL_TTL_RANGE_S = (10, 3600)
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is invalid."""
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The HTTP server of the results API."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    default_page_limit: int = 50
+    max_page_limit: int = 500
+    public_url: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Where the catalog database is."""
+
+    url: str = "sqlite:catalog.db"
+    schema: str = ""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The object store the gateways upload to."""
+
+    kind: str = "local"
+    root: str = "store"
+    endpoint_url: str = ""
+    public_endpoint_url: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Bearer token algorithm, keys and fixed claims."""
+
+    algorithm: str = "HS256"
+    secret_file: str = "keys/token-secret"
+    public_key_file: str = ""
+    private_key_file: str = ""
+    issuer: str = "suitlink-cloud"
+    audience: str = "suitlink-api"
+    leeway_s: float = 30.0
+    max_ttl_s: int = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long raw data stays downloadable."""
+
+    raw_days: float = 14.0
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """Download links (presigned URLs)."""
+
+    url_ttl_s: int = 300
+    signing_key_file: str = ""
+
+
+_ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("store", "kind"): ("local", "s3"),
+    ("auth", "algorithm"): ("HS256", "ES256"),
+}
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    """The whole configuration; ``base_dir`` anchors relative paths."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    buckets: BucketNames = field(default_factory=BucketNames)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    downloads: DownloadConfig = field(default_factory=DownloadConfig)
+
+    def path(self, value: str) -> Path | None:
+        """Return a configured path anchored at ``base_dir`` (None if empty)."""
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def catalog_url(self) -> str:
+        """Return the catalog URL, a relative SQLite path anchored."""
+        url = self.catalog.url
+        if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
+            relative = url.removeprefix("sqlite:")
+            return f"sqlite:{self.path(relative)}"
+        return url
+
+
+_SECTIONS: dict[str, type] = {
+    "api": ApiConfig,
+    "catalog": CatalogConfig,
+    "store": StoreConfig,
+    "buckets": BucketNames,
+    "auth": AuthConfig,
+    "retention": RetentionConfig,
+    "downloads": DownloadConfig,
+}
+
+
+def _coerce(where: str, value: Any, expected: type) -> Any:
+    if isinstance(value, str) and expected is not str:
+        text = value.strip()
+        try:
+            if expected is bool:
+                value = {"true": True, "false": False}[text.lower()]
+            else:
+                value = expected(text)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"{where} = {value!r}: expected {expected.__name__}"
+            ) from exc
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{where} = {value!r}: expected {expected.__name__}, "
+            f"found {type(value).__name__}"
+        )
+    return value
+
+
+def _section(
+    name: str, cls: type, table: Mapping[str, Any], source: str, env: Mapping[str, str]
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {item.name for item in fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source}: [{name}] unknown keys {unknown}; known: {sorted(known)}"
+        )
+    values: dict[str, Any] = {}
+    for item in fields(cls):
+        env_name = f"{ENV_PREFIX}{name}_{item.name}".upper()
+        if env_name in env:
+            where, raw = f"environment {env_name}", env[env_name]
+        elif item.name in table:
+            where, raw = f"{source}: [{name}] {item.name}", table[item.name]
+        else:
+            continue
+        value = _coerce(where, raw, hints[item.name])
+        allowed = _ALLOWED.get((name, item.name))
+        if allowed and value not in allowed:
+            raise ConfigError(f"{where} = {value!r}: allowed values are {allowed}")
+        values[item.name] = value
+    return cls(**values)
+
+
+def _check(config: CoordinatorConfig, source: str) -> None:
+    api = config.api
+    if not 1 <= api.max_page_limit <= MAX_PAGE_LIMIT:
+        raise ConfigError(
+            f"{source}: [api] max_page_limit = {api.max_page_limit}: expected "
+            f"1-{MAX_PAGE_LIMIT}"
+        )
+    if not 1 <= api.default_page_limit <= api.max_page_limit:
+        raise ConfigError(
+            f"{source}: [api] default_page_limit = {api.default_page_limit}: "
+            f"expected 1-{api.max_page_limit} (max_page_limit)"
+        )
+    if not 0 <= api.port <= 65535:
+        raise ConfigError(f"{source}: [api] port = {api.port}: expected 0-65535")
+    if bool(api.tls_cert_file) != bool(api.tls_key_file):
+        raise ConfigError(f"{source}: [api] tls_cert_file and tls_key_file go together")
+    days = config.retention.raw_days
+    if days < 0:
+        raise ConfigError(f"{source}: [retention] raw_days = {days}: must be >= 0")
+    if not RAW_DAYS_RANGE[0] <= days <= RAW_DAYS_RANGE[1]:
+        _LOGGER.warning(
+            "%s: [retention] raw_days = %s is outside the product's %s-%s days",
+            source,
+            days,
+            *RAW_DAYS_RANGE,
+        )
+    ttl = config.downloads.url_ttl_s
+    if not URL_TTL_RANGE_S[0] <= ttl <= URL_TTL_RANGE_S[1]:
+        raise ConfigError(
+            f"{source}: [downloads] url_ttl_s = {ttl}: expected "
+            f"{URL_TTL_RANGE_S[0]}-{URL_TTL_RANGE_S[1]} s"
+        )
+    if config.auth.algorithm == "ES256" and not config.auth.public_key_file:
+        raise ConfigError(f"{source}: [auth] ES256 needs public_key_file")
+    if not config.catalog.url:
+        raise ConfigError(f"{source}: [catalog] url must not be empty")
+
+
+def load_config(
+    path: Path | None = None, *, env: Mapping[str, str] | None = None
+) -> CoordinatorConfig:
+    """Read the configuration from ``path`` (None: defaults) and ``env``.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, unknown section or key, a
+            value of the wrong type or out of range.
+    """
+    env = os.environ if env is None else env
+    source = str(path) if path else "defaults"
+    document: dict[str, Any] = {}
+    if path is not None:
+        try:
+            document = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = sorted(set(document) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown sections {unknown}; known: {sorted(_SECTIONS)}"
+        )
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        table = document.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _section(name, cls, table, source, env)
+    base_dir = Path(path).resolve().parent if path else Path.cwd()
+    config = CoordinatorConfig(base_dir=base_dir, **sections)
+    _check(config, source)
+    return config
