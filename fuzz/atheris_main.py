@@ -13,10 +13,12 @@ log line whose arguments do not fit its format string is a crash too.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import atheris
 
+from fuzz import LAUNCHER_ENV
 from fuzz.targets import load_target
 from fuzz.targets._common import strict_logging
 
@@ -33,7 +35,8 @@ def main(argv: list[str]) -> None:
     with atheris.instrument_imports(include=list(INSTRUMENTED_PACKAGES)):
         target = load_target(argv[1])
     with strict_logging():
-        atheris.Setup([argv[0], *argv[2:]], target.one_input)
+        program = os.environ.get(LAUNCHER_ENV, argv[0])
+        atheris.Setup([program, *argv[2:]], target.one_input)
         atheris.Fuzz()
 
 

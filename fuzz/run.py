@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fuzz import LAUNCHER_ENV, SUPPRESS_ENV
 from fuzz.linecov import line_coverage
 from fuzz.targets import TARGET_NAMES, FuzzTarget, load_target
 from fuzz.targets._common import strict_logging
@@ -91,6 +93,7 @@ class RunSummary:
     peak_rss_mb: int | None = None
     slowest_unit_s: int | None = None
     exit_code: int | None = None
+    suppressed: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     log_path: str = ""
     command: list[str] = field(default_factory=list)
@@ -146,12 +149,34 @@ def _fuzzer_command(name: str, flags: list[str]) -> list[str]:
     return [sys.executable, "-m", "fuzz.atheris_main", name, *flags]
 
 
-def _run_logged(command: list[str], log_path: Path, niceness: int) -> int:
-    """Run ``command``, copying its output to the console and ``log_path``."""
+def write_launcher(name: str, path: Path) -> None:
+    """Write the executable script libFuzzer re-runs as its own argv[0]."""
+    path.write_text(
+        "#!/bin/sh\n"
+        f"cd {shlex.quote(str(REPO_ROOT))} || exit 3\n"
+        f'exec {shlex.quote(sys.executable)} -m fuzz.atheris_main {name} "$@"\n'
+    )
+    path.chmod(0o755)
+
+
+def _run_logged(
+    name: str,
+    flags: list[str],
+    log_path: Path,
+    niceness: int,
+    suppress: tuple[str, ...] = (),
+) -> int:
+    """Run the target under libFuzzer, copying output to console and log."""
 
     def lower_priority() -> None:
         if niceness > 0:
             os.nice(niceness)
+
+    launcher = log_path.parent.parent / "launch.sh"
+    write_launcher(name, launcher)
+    env = dict(os.environ, **{LAUNCHER_ENV: str(launcher)})
+    env[SUPPRESS_ENV] = ",".join(suppress)
+    command = _fuzzer_command(name, flags)
 
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         log.write(" ".join(command) + "\n")
@@ -163,6 +188,7 @@ def _run_logged(command: list[str], log_path: Path, niceness: int) -> int:
             text=True,
             errors="replace",
             preexec_fn=lower_priority,
+            env=env,
         )
         assert process.stdout is not None
         for text in process.stdout:
@@ -234,6 +260,7 @@ def fuzz(args: argparse.Namespace, target: FuzzTarget) -> int:
     command = _fuzzer_command(args.target, flags)
     summary = RunSummary(args.target, args.seconds, started.isoformat())
     summary.command = command
+    summary.suppressed = list(args.suppress)
     summary.log_path = str(log_path)
     before = _artifacts(dirs["artifacts"])
     print(
@@ -242,7 +269,7 @@ def fuzz(args: argparse.Namespace, target: FuzzTarget) -> int:
         flush=True,
     )
 
-    code = _run_logged(command, log_path, args.nice)
+    code = _run_logged(args.target, flags, log_path, args.nice, args.suppress)
 
     summary.exit_code = code
     summary.wall_seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
@@ -287,7 +314,7 @@ def minimize(args: argparse.Namespace, crash: Path) -> int:
         str(crash),
     ]
     log_path = dirs["logs"] / f"minimize-{crash.name}.log"
-    code = _run_logged(_fuzzer_command(args.target, flags), log_path, args.nice)
+    code = _run_logged(args.target, flags, log_path, args.nice)
     if not out.exists():
         print(f"fuzz.run: minimising failed (exit {code}); see {log_path}")
         return EXIT_FUZZER_FAILED
@@ -317,7 +344,7 @@ def merge(args: argparse.Namespace, target: FuzzTarget) -> int:
             *(str(path) for path in sources),
         ]
         log_path = dirs["logs"] / "merge.log"
-        code = _run_logged(_fuzzer_command(args.target, flags), log_path, args.nice)
+        code = _run_logged(args.target, flags, log_path, args.nice)
         if code != 0:
             return EXIT_FUZZER_FAILED
         if committed.is_dir():
@@ -374,6 +401,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout-s", type=int, default=DEFAULT_TIMEOUT_S)
     parser.add_argument("--nice", type=int, default=DEFAULT_NICE)
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / ".fuzz")
+    parser.add_argument(
+        "--suppress",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let a known finding pass (see the target's KNOWN_FINDINGS)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--reproduce", type=Path, nargs="+", metavar="FILE")
     mode.add_argument("--minimize", type=Path, metavar="FILE")
@@ -390,6 +424,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen mode; return the exit code."""
     args = _parser().parse_args(argv)
+    args.suppress = tuple(args.suppress)
     missing = [
         p for p in (args.reproduce or []) + [args.minimize] if p and not p.exists()
     ]
@@ -399,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.minimize:
         return minimize(args, args.minimize)
     target = load_target(args.target)
+    known = getattr(target, "KNOWN_FINDINGS", {})
+    unknown = [name for name in args.suppress if name not in known]
+    if unknown:
+        print(f"fuzz.run: {args.target} has no known finding {unknown}; {list(known)}")
+        return EXIT_USAGE
     if args.reproduce:
         return reproduce(target, args.reproduce)
     if args.merge:

@@ -9,19 +9,49 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+import os
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+
+from fuzz import SUPPRESS_ENV
 
 __all__ = [
     "BoundedReadStream",
     "ContractViolation",
+    "KnownFinding",
     "StrictFormatHandler",
+    "raised_in",
     "strict_logging",
+    "suppressed",
 ]
 
 
 class ContractViolation(AssertionError):
     """A parser broke its contract on some input (a fuzzing finding)."""
+
+
+KnownFinding = Callable[[BaseException], bool]
+
+
+def raised_in(exc: BaseException, function: str) -> bool:
+    """Return True when ``function`` is on the traceback of ``exc``."""
+    return any(
+        frame.name == function for frame in traceback.extract_tb(exc.__traceback__)
+    )
+
+
+def suppressed(exc: BaseException, known: Mapping[str, KnownFinding]) -> bool:
+    """Return True when ``exc`` is a known finding the run chose to let pass.
+
+    Only names listed in the ``FUZZ_SUPPRESS`` environment variable count;
+    without it (the default, and always in the tests) every finding surfaces.
+    """
+    names = {n for n in os.environ.get(SUPPRESS_ENV, "").split(",") if n}
+    unknown = names - set(known)
+    if unknown:
+        raise ValueError(f"{SUPPRESS_ENV}: no such known finding {sorted(unknown)}")
+    return any(known[name](exc) for name in names)
 
 
 class StrictFormatHandler(logging.Handler):

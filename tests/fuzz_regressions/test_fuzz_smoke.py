@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,13 @@ from firmware_bridge.ble.protocol import (
     decode_reply,
 )
 from firmware_bridge.logformat import CrcMismatchError, LogFormatError
+from fuzz import SUPPRESS_ENV
 from fuzz.mutate import mutants
 from fuzz.targets import TARGET_NAMES, load_target
 from fuzz.targets import ble_protocol as ble_harness
 from fuzz.targets import logformat as logformat_harness
-from fuzz.targets._common import BoundedReadStream, ContractViolation
+from fuzz.targets import pipeline as pipeline_harness
+from fuzz.targets._common import BoundedReadStream, ContractViolation, suppressed
 from fuzz.targets._logs import build_log, repair_crcs
 
 pytestmark = pytest.mark.timeout(600)
@@ -212,3 +215,28 @@ def test_processing_harness_lets_a_foreign_error_through(
     assert zlib.crc32(header[:92]) == struct.unpack_from("<I", header, 92)[0]
     with pytest.raises(OverflowError):
         harness.one_input(header)
+
+
+def test_suppression_lets_only_named_known_findings_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def utc_text() -> None:
+        raise ValueError("year 20292 is out of range")
+
+    def elsewhere() -> None:
+        raise ValueError("year 20292 is out of range")
+
+    def caught(function: Callable[[], None]) -> BaseException:
+        with pytest.raises(ValueError) as info:
+            function()
+        return info.value
+
+    known = pipeline_harness.KNOWN_FINDINGS
+    monkeypatch.delenv(SUPPRESS_ENV, raising=False)
+    assert not suppressed(caught(utc_text), known)
+    monkeypatch.setenv(SUPPRESS_ENV, "start-utc-out-of-range")
+    assert suppressed(caught(utc_text), known)
+    assert not suppressed(caught(elsewhere), known)
+    monkeypatch.setenv(SUPPRESS_ENV, "no-such-finding")
+    with pytest.raises(ValueError, match="no such known finding"):
+        suppressed(caught(utc_text), known)
