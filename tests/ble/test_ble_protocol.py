@@ -12,6 +12,8 @@ from firmware_bridge.ble.protocol import (
     AbortReply,
     Ack,
     ChecksumError,
+    Enroll,
+    EnrollReply,
     ErrorReply,
     ListLogs,
     ListLogsReply,
@@ -24,6 +26,7 @@ from firmware_bridge.ble.protocol import (
     ReadLogReply,
     ReleaseLog,
     ReleaseLogReply,
+    ReleaseReceipt,
     ReplyReassembler,
     ResultCode,
     SegmentationError,
@@ -33,15 +36,19 @@ from firmware_bridge.ble.protocol import (
     decode_chunk,
     decode_command,
     decode_reply,
+    derive_release_key,
     encode_chunk,
     segment_message,
     unwrap_seq,
+    upload_digest,
 )
 
 pytestmark = pytest.mark.timeout(60)
 
 LOG_ID = "00112233445566778899aabbccddeeff"
 SHA = "ab" * 32
+KEY = bytes(range(32))
+DIGEST = upload_digest({"raw_csv": "raw/r/s/2026/01/02/x.csv.gz"}, {"raw_csv": SHA})
 
 
 @pytest.mark.parametrize(
@@ -52,7 +59,9 @@ SHA = "ab" * 32
         Ack(3, 65535),
         Nack(4, 7, 12),
         ReleaseLog(5, LOG_ID, SHA),
+        ReleaseLog(5, LOG_ID, SHA, ReleaseReceipt.sign(KEY, LOG_ID, SHA, DIGEST)),
         Abort(6),
+        Enroll(7, bytes(range(100, 132))),
     ],
 )
 def test_command_round_trip(command: object) -> None:
@@ -68,6 +77,9 @@ def test_command_round_trip(command: object) -> None:
         AbortReply(4),
         ErrorReply(Opcode.RELEASE_LOG, 5, ResultCode.SHA_MISMATCH),
         StreamEnd(LOG_ID, 99),
+        EnrollReply(9, bytes(32)),
+        ErrorReply(Opcode.RELEASE_LOG, 10, ResultCode.BAD_RECEIPT),
+        ErrorReply(Opcode.ENROLL, 11, ResultCode.NOT_PAIRING),
     ],
 )
 def test_reply_round_trip(reply: object) -> None:
@@ -77,6 +89,58 @@ def test_reply_round_trip(reply: object) -> None:
 def test_status_round_trip_and_unknown_battery() -> None:
     record = StatusRecord(1, None, True, 3)
     assert StatusRecord.decode(record.encode()) == record
+
+
+def test_status_v2_carries_pairing_mode_and_bond_requirement() -> None:
+    record = StatusRecord(2, 80, True, 3, pairing_mode=True, bond_required=True)
+    assert record.encode() == bytes.fromhex("0250010300" + "03")
+    assert StatusRecord.decode(record.encode()) == record
+    assert len(StatusRecord(1, 80, True, 3).encode()) == 5
+    later = StatusRecord.decode(StatusRecord(3, 80, False, 0).encode() + b"\x09")
+    assert later.protocol_version == 3
+    with pytest.raises(MalformedMessageError) as caught:
+        StatusRecord(1, 80, True, 3, pairing_mode=True).encode()
+    assert caught.value.field == "security"
+    with pytest.raises(MalformedMessageError) as caught:
+        StatusRecord.decode(bytes.fromhex("025001030004"))
+    assert caught.value.field == "security"
+    with pytest.raises(MalformedMessageError) as caught:
+        StatusRecord.decode(bytes.fromhex("0250010300"))
+    assert caught.value.field == "length"
+
+
+def test_receipt_binds_log_id_sha256_and_upload_under_the_key() -> None:
+    receipt = ReleaseReceipt.sign(KEY, LOG_ID, SHA, DIGEST)
+    assert receipt.verify(KEY, LOG_ID, SHA)
+    assert not receipt.verify(bytes(32), LOG_ID, SHA)
+    assert not receipt.verify(KEY, "ff" * 16, SHA)
+    assert not receipt.verify(KEY, LOG_ID, "cd" * 32)
+    other = upload_digest({"raw_csv": "raw/r/s/2026/01/02/y.csv.gz"}, {"raw_csv": SHA})
+    assert not ReleaseReceipt(other, receipt.mac).verify(KEY, LOG_ID, SHA)
+    wire = ReleaseLog(1, LOG_ID, SHA, receipt).encode()
+    assert len(wire) == 114
+    assert decode_command(wire) == ReleaseLog(1, LOG_ID, SHA, receipt)
+
+
+def test_upload_digest_is_order_free_and_checks_its_fields() -> None:
+    keys = {"raw_csv": "raw/a.csv.gz", "analytics": "analytics/a.json"}
+    shas = {"raw_csv": SHA, "analytics": "cd" * 32}
+    reordered = dict(reversed(list(keys.items())))
+    assert upload_digest(keys, shas) == upload_digest(reordered, shas)
+    assert upload_digest(keys, shas) != upload_digest(keys, {"raw_csv": SHA})
+    with pytest.raises(ValueError, match="no committed object key"):
+        upload_digest({}, shas)
+    with pytest.raises(ValueError, match="output 'raw_csv'"):
+        upload_digest(keys, {"raw_csv": "not-hex"})
+
+
+def test_release_key_needs_both_nonces() -> None:
+    key = derive_release_key(bytes(32), bytes(range(32)))
+    assert len(key) == 32
+    assert key != derive_release_key(bytes(range(32)), bytes(32))
+    with pytest.raises(MalformedMessageError) as caught:
+        derive_release_key(bytes(31), bytes(32))
+    assert caught.value.field == "gateway_nonce"
 
 
 @pytest.mark.parametrize(
@@ -99,6 +163,12 @@ def test_status_round_trip_and_unknown_battery() -> None:
         ),
         (Nack(1, 0, 1).encode()[:4] + b"\x00\x00", MalformedMessageError, "count"),
         (ReleaseLog(1, LOG_ID, SHA).encode()[:-1], MalformedMessageError, "length"),
+        (
+            ReleaseLog(1, LOG_ID, SHA).encode() + bytes(63),
+            MalformedMessageError,
+            "length",
+        ),
+        (Enroll(1, bytes(32)).encode()[:-1], MalformedMessageError, "length"),
     ],
 )
 def test_malformed_command_names_the_field(

@@ -1,11 +1,11 @@
-"""Suit <-> gateway GATT transfer protocol, version 1 (docs/ble-protocol.md).
+"""Suit <-> gateway GATT transfer protocol, version 2 (docs/ble-protocol.md).
 
 The suit exposes one custom service with three characteristics:
 
 * **status** (read, notify): battery, charging flag, stored logs, version;
 * **control point** (write with response, indicate): commands LIST_LOGS,
-  READ_LOG, ACK, NACK, RELEASE_LOG, ABORT; replies and the STREAM_END event
-  come back as segmented indications;
+  READ_LOG, ACK, NACK, RELEASE_LOG, ABORT, ENROLL; replies and the
+  STREAM_END event come back as segmented indications;
 * **data** (notify): the chunks of the log being read, each with a 16-bit
   sequence number, its log offset and a CRC-16.
 
@@ -13,6 +13,10 @@ Flow control is a sliding window: after READ_LOG the suit streams chunks
 back-to-back while fewer than ``window_chunks`` are unacknowledged; the
 gateway's cumulative ACKs open the window, its NACKs re-request chunks it
 found missing (a gap in sequence numbers, or a bad CRC).
+
+Version 2 adds bonding: ENROLL (on a freshly paired link, in pairing mode)
+gives both sides a release key, and RELEASE_LOG may carry a receipt signed
+with it (:mod:`.receipts`).
 
 Errors (all parsers raise only these, whatever bytes they get)::
 
@@ -34,6 +38,7 @@ from firmware_bridge.ble.protocol.commands import (
     Abort,
     Ack,
     Command,
+    Enroll,
     ListLogs,
     Nack,
     ReadLog,
@@ -51,6 +56,7 @@ from firmware_bridge.ble.protocol.constants import (
     MAX_LIST_ENTRIES,
     MAX_LOG_BYTES,
     MAX_WINDOW_CHUNKS,
+    NONCE_BYTES,
     PROTOCOL_VERSION,
     SERVICE_UUID,
     STATUS_UUID,
@@ -66,8 +72,16 @@ from firmware_bridge.ble.protocol.errors import (
     UnknownOpcodeError,
 )
 from firmware_bridge.ble.protocol.fields import normalize_log_id, normalize_sha256
+from firmware_bridge.ble.protocol.receipts import (
+    RECEIPT_BYTES,
+    ReleaseReceipt,
+    derive_release_key,
+    receipt_mac,
+    upload_digest,
+)
 from firmware_bridge.ble.protocol.replies import (
     AbortReply,
+    EnrollReply,
     ErrorReply,
     ListLogsReply,
     LogEntryRecord,
@@ -91,7 +105,9 @@ __all__ = [
     "MAX_LIST_ENTRIES",
     "MAX_LOG_BYTES",
     "MAX_WINDOW_CHUNKS",
+    "NONCE_BYTES",
     "PROTOCOL_VERSION",
+    "RECEIPT_BYTES",
     "SERVICE_UUID",
     "STATUS_UUID",
     "Abort",
@@ -100,6 +116,8 @@ __all__ = [
     "ChecksumError",
     "Command",
     "DataChunk",
+    "Enroll",
+    "EnrollReply",
     "ErrorReply",
     "ListLogs",
     "ListLogsReply",
@@ -112,6 +130,7 @@ __all__ = [
     "ReadLogReply",
     "ReleaseLog",
     "ReleaseLogReply",
+    "ReleaseReceipt",
     "Reply",
     "ReplyReassembler",
     "ResultCode",
@@ -124,9 +143,12 @@ __all__ = [
     "decode_chunk",
     "decode_command",
     "decode_reply",
+    "derive_release_key",
     "encode_chunk",
     "normalize_log_id",
     "normalize_sha256",
+    "receipt_mac",
     "segment_message",
     "unwrap_seq",
+    "upload_digest",
 ]

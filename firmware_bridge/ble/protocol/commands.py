@@ -12,9 +12,15 @@ READ_LOG    30     16 log_id, u32 offset, u32 length (0 = to the end),
                    u16 max_payload_bytes (>= 1), u16 window_chunks (1..1024)
 ACK         4      u16 next_seq (every chunk before it is received)
 NACK        6      u16 first_seq, u16 count (1..1024): send these again
-RELEASE_LOG 50     16 log_id, 32 sha256 of the whole log
+RELEASE_LOG 50     16 log_id, 32 sha256 of the whole log (version 1 form)
+RELEASE_LOG 114    the same, then a 64-byte receipt: 32 upload digest,
+                   32 HMAC-SHA256 (version 2, see :mod:`.receipts`)
 ABORT       2      (none): stop the current stream
+ENROLL      34     32 gateway nonce (version 2; in pairing mode only)
 =========== ====== =========================================================
+
+RELEASE_LOG is told apart by its length: 50 bytes without a receipt, 114
+with one.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import Callable
 from firmware_bridge.ble.protocol.constants import (
     MAX_LIST_ENTRIES,
     MAX_WINDOW_CHUNKS,
+    NONCE_BYTES,
     Opcode,
 )
 from firmware_bridge.ble.protocol.errors import (
@@ -43,11 +50,13 @@ from firmware_bridge.ble.protocol.fields import (
     read_u32,
     sha256_to_bytes,
 )
+from firmware_bridge.ble.protocol.receipts import RECEIPT_BYTES, ReleaseReceipt
 
 __all__ = [
     "Abort",
     "Ack",
     "Command",
+    "Enroll",
     "ListLogs",
     "Nack",
     "ReadLog",
@@ -193,32 +202,43 @@ class Nack:
         return cls(data[1], read_u16("NACK", "first_seq", data, 2), count)
 
 
+_RELEASE_BYTES = 50
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReleaseLog:
-    """Tell the suit it may erase ``log_id`` if its SHA-256 matches."""
+    """Tell the suit it may erase ``log_id`` if its SHA-256 (and receipt) check."""
 
     token: int
     log_id: str
     sha256_hex: str
+    receipt: ReleaseReceipt | None = None
 
     def encode(self) -> bytes:
-        """Return the command bytes."""
+        """Return the command bytes (50, or 114 with a receipt)."""
+        tail = b"" if self.receipt is None else self.receipt.encode()
         return (
             _head("RELEASE_LOG", Opcode.RELEASE_LOG, self.token)
             + log_id_to_bytes("RELEASE_LOG", self.log_id)
             + sha256_to_bytes("RELEASE_LOG", self.sha256_hex)
+            + tail
         )
 
     @classmethod
     def decode(cls, data: bytes | bytearray) -> ReleaseLog:
-        """Parse RELEASE_LOG."""
-        expect_length("RELEASE_LOG", data, 50)
+        """Parse RELEASE_LOG, with or without a receipt."""
+        if len(data) != _RELEASE_BYTES + RECEIPT_BYTES:
+            expect_length("RELEASE_LOG", data, _RELEASE_BYTES)
+        receipt = None
+        if len(data) > _RELEASE_BYTES:
+            receipt = ReleaseReceipt.decode(data, _RELEASE_BYTES)
         return cls(
             token=data[1],
             log_id=normalize_log_id(
                 "RELEASE_LOG", log_id_from_bytes("RELEASE_LOG", data, 2)
             ),
             sha256_hex=normalize_sha256("RELEASE_LOG", bytes(data[18:50]).hex()),
+            receipt=receipt,
         )
 
 
@@ -239,7 +259,33 @@ class Abort:
         return cls(data[1])
 
 
-Command = ListLogs | ReadLog | Ack | Nack | ReleaseLog | Abort
+@dataclasses.dataclass(frozen=True, slots=True)
+class Enroll:
+    """Offer the gateway's nonce for the release key (pairing mode only)."""
+
+    token: int
+    gateway_nonce: bytes
+
+    def encode(self) -> bytes:
+        """Return the command bytes."""
+        if len(self.gateway_nonce) != NONCE_BYTES:
+            raise MalformedMessageError(
+                "ENROLL",
+                "gateway_nonce",
+                f"{NONCE_BYTES} bytes",
+                f"{len(self.gateway_nonce)} bytes",
+                2,
+            )
+        return _head("ENROLL", Opcode.ENROLL, self.token) + self.gateway_nonce
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray) -> Enroll:
+        """Parse ENROLL."""
+        expect_length("ENROLL", data, 2 + NONCE_BYTES)
+        return cls(data[1], bytes(data[2:]))
+
+
+Command = ListLogs | ReadLog | Ack | Nack | ReleaseLog | Abort | Enroll
 
 _DECODERS: dict[Opcode, Callable[[bytes | bytearray], Command]] = {
     Opcode.LIST_LOGS: ListLogs.decode,
@@ -248,6 +294,7 @@ _DECODERS: dict[Opcode, Callable[[bytes | bytearray], Command]] = {
     Opcode.NACK: Nack.decode,
     Opcode.RELEASE_LOG: ReleaseLog.decode,
     Opcode.ABORT: Abort.decode,
+    Opcode.ENROLL: Enroll.decode,
 }
 
 
@@ -259,7 +306,7 @@ def decode_command(data: bytes | bytearray) -> Command:
         decoder = _DECODERS[Opcode(opcode)]
     except ValueError:
         raise UnknownOpcodeError(
-            "command", "opcode", "one of 0x01..0x06", f"0x{opcode:02x}", 0
+            "command", "opcode", "one of 0x01..0x07", f"0x{opcode:02x}", 0
         ) from None
     command: Command = decoder(data)
     return command

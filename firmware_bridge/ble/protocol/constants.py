@@ -1,4 +1,4 @@
-"""Identifiers, codes and sizes of the suit transfer protocol (version 1).
+"""Identifiers, codes and sizes of the suit transfer protocol (version 2).
 
 docs/ble-protocol.md describes every message byte by byte; this module holds
 the numbers that description refers to.
@@ -22,7 +22,9 @@ __all__ = [
     "MAX_LOG_BYTES",
     "MAX_REPLY_BYTES",
     "MAX_WINDOW_CHUNKS",
+    "NONCE_BYTES",
     "PROTOCOL_VERSION",
+    "RECEIPT_MAC_BYTES",
     "REPLY_FLAG",
     "SEGMENT_HEADER_BYTES",
     "SEQ_MODULUS",
@@ -35,7 +37,9 @@ __all__ = [
     "chunk_payload_for_mtu",
 ]
 
-PROTOCOL_VERSION = 1
+# Version 2 adds bonding: ENROLL, a receipt on RELEASE_LOG and a security byte
+# in the status.  Every version-1 message keeps its layout and meaning.
+PROTOCOL_VERSION = 2
 
 # Custom 128-bit UUIDs: one base, the second 16-bit group numbers the attribute.
 SERVICE_UUID = "96450001-2fd1-413c-9b2e-c312f98247a5"
@@ -55,6 +59,13 @@ ATT_NOTIFY_HEADER_BYTES = 3
 
 LOG_ID_BYTES = 16
 SHA256_BYTES = 32
+
+# ENROLL: each side contributes a 32-byte random nonce to the release key.
+NONCE_BYTES = 32
+
+# Release receipt: HMAC-SHA256, kept whole (a truncated tag would save 16 bytes
+# on a command sent once per log).
+RECEIPT_MAC_BYTES = 32
 
 # Data chunk: u16 seq + u32 offset before the payload, u16 CRC after it.  Eight
 # bytes keep payload/ATT-bytes at 236/247 = 95.5 % for an MTU of 247.
@@ -91,6 +102,7 @@ class Opcode(enum.IntEnum):
     NACK = 0x04
     RELEASE_LOG = 0x05
     ABORT = 0x06
+    ENROLL = 0x07
 
 
 # A reply's opcode is the command's opcode with this bit set; STREAM_END is an
@@ -110,6 +122,8 @@ class ResultCode(enum.IntEnum):
     MALFORMED = 0x05
     UNKNOWN_OPCODE = 0x06
     NO_STREAM = 0x07
+    BAD_RECEIPT = 0x08
+    NOT_PAIRING = 0x09
 
 
 def chunk_payload_for_mtu(att_mtu: int) -> int:

@@ -13,6 +13,7 @@ READ_LOG reply  35     16 log_id, u32 offset, u32 length, u16
                        chunk_payload_bytes, u32 chunk_count, u16 window_chunks
 RELEASE reply   3      (none): the log is erased
 ABORT reply     3      (none): no chunk of the old stream follows
+ENROLL reply    35     32 suit nonce (version 2): the bond is enrolled
 STREAM_END      23     opcode 0xC0, token 0, result 0, 16 log_id,
                        u32 chunk_count: every chunk was sent at least once
 =============== ====== ======================================================
@@ -26,6 +27,7 @@ import struct
 from firmware_bridge.ble.protocol.constants import (
     MAX_LIST_ENTRIES,
     MAX_WINDOW_CHUNKS,
+    NONCE_BYTES,
     REPLY_FLAG,
     STREAM_END_OPCODE,
     Opcode,
@@ -47,6 +49,7 @@ from firmware_bridge.ble.protocol.fields import (
 
 __all__ = [
     "AbortReply",
+    "EnrollReply",
     "ErrorReply",
     "ListLogsReply",
     "LogEntryRecord",
@@ -175,6 +178,27 @@ class AbortReply:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class EnrollReply:
+    """Accept an ENROLL and give the suit's nonce for the release key."""
+
+    token: int
+    suit_nonce: bytes
+
+    def encode(self) -> bytes:
+        """Return the reply bytes."""
+        if len(self.suit_nonce) != NONCE_BYTES:
+            raise MalformedMessageError(
+                "ENROLL reply",
+                "suit_nonce",
+                f"{NONCE_BYTES} bytes",
+                f"{len(self.suit_nonce)} bytes",
+                3,
+            )
+        head = _head(Opcode.ENROLL | REPLY_FLAG, self.token, ResultCode.OK)
+        return head + self.suit_nonce
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class StreamEnd:
     """Tell the gateway every chunk of the stream was sent at least once."""
 
@@ -191,7 +215,13 @@ class StreamEnd:
 
 
 Reply = (
-    ErrorReply | ListLogsReply | ReadLogReply | ReleaseLogReply | AbortReply | StreamEnd
+    ErrorReply
+    | ListLogsReply
+    | ReadLogReply
+    | ReleaseLogReply
+    | AbortReply
+    | EnrollReply
+    | StreamEnd
 )
 
 
@@ -278,7 +308,7 @@ def decode_reply(data: bytes | bytearray) -> Reply:
         opcode = Opcode(opcode_byte & ~REPLY_FLAG)
     except ValueError:
         raise UnknownOpcodeError(
-            "reply", "opcode", "0x81..0x86 or 0xc0", f"0x{opcode_byte:02x}", 0
+            "reply", "opcode", "0x81..0x87 or 0xc0", f"0x{opcode_byte:02x}", 0
         ) from None
     if opcode in (Opcode.ACK, Opcode.NACK):
         raise UnknownOpcodeError(
@@ -297,6 +327,9 @@ def decode_reply(data: bytes | bytearray) -> Reply:
         return _decode_list(data, token)
     if opcode is Opcode.READ_LOG:
         return _decode_read(data, token)
+    if opcode is Opcode.ENROLL:
+        expect_length("ENROLL reply", data, 3 + NONCE_BYTES)
+        return EnrollReply(token, bytes(data[3:]))
     expect_length(f"{opcode.name} reply", data, 3)
     if opcode is Opcode.RELEASE_LOG:
         return ReleaseLogReply(token)
