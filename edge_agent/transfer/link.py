@@ -1,9 +1,10 @@
 """Carry control point commands, replies and data over one connected BleakClient.
 
 Only bleak's public API is used.  This is the one place where bleak errors
-become :class:`SuitLinkError` (link down) or :class:`SuitCommandError`
-(the suit refused a write while the link stayed up), and where protocol
-errors in replies become :class:`SuitProtocolError`.
+become :class:`SuitLinkError` (link down), :class:`SuitNotBondedError` (the
+suit wants a bonded, encrypted link) or :class:`SuitCommandError` (the suit
+refused a write while the link stayed up), and where protocol errors in
+replies become :class:`SuitProtocolError`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import TypeVar
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
 from edge_agent.transfer.errors import (
     SuitCommandError,
     SuitLinkError,
+    SuitNotBondedError,
     SuitProtocolError,
 )
 from firmware_bridge.ble.protocol import (
@@ -48,6 +50,26 @@ GATT_OP_TIMEOUT_S = 10.0
 # Bound on waiting for a reply: a LIST_LOGS page at MTU 23 is ~170 confirmed
 # indications, a few seconds on a slow connection interval.
 REPLY_TIMEOUT_S = 20.0
+
+# ATT errors by which a server asks for a bonded, encrypted link.
+_NOT_BONDED_CODES = frozenset(
+    {
+        BleakGATTProtocolErrorCode.INSUFFICIENT_AUTHENTICATION,
+        BleakGATTProtocolErrorCode.INSUFFICIENT_ENCRYPTION,
+        BleakGATTProtocolErrorCode.INSUFFICIENT_ENCRYPTION_KEY_SIZE,
+    }
+)
+
+# BlueZ folds those three into org.bluez.Error.NotPermitted "Not paired"
+# (newer releases: org.bluez.Error.NotPaired), which bleak 3.1 passes on
+# without a code (see create_gatt_dbus_error in BlueZ's src/gatt-client.c).
+_NOT_BONDED_TEXTS = ("Not paired", "Not Paired", "NotPaired")
+
+
+def _is_not_bonded(error: BleakError) -> bool:
+    if isinstance(error, BleakGATTProtocolError):
+        return error.code in _NOT_BONDED_CODES
+    return any(text in str(error) for text in _NOT_BONDED_TEXTS)
 
 
 class SuitLink:
@@ -110,6 +132,13 @@ class SuitLink:
             ) from error
         except BleakError as error:
             if self.client.is_connected and not self.disconnected.is_set():
+                if _is_not_bonded(error):
+                    raise SuitNotBondedError(
+                        f"{self.who}: {what} refused: the suit serves it only on "
+                        f"a bonded, encrypted link ({error}); put the suit in "
+                        "pairing mode and pair it with this gateway",
+                        None,
+                    ) from error
                 raise SuitCommandError(
                     f"{self.who}: {what} refused by the suit: {error}", None
                 ) from error
@@ -147,6 +176,10 @@ class SuitLink:
                 ) from error
             finally:
                 self._pending = None
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # retrieved: the write's own error won
 
     async def async_flow(self, command: Ack | Nack) -> None:
         """Send an ACK or NACK (no reply message; the ATT response suffices)."""

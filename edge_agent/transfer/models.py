@@ -1,10 +1,16 @@
-"""Values the gateway's transfer API returns: status, log entries, pull figures."""
+"""Values the gateway's transfer API takes and returns.
+
+Status, log entries, pull figures, and the upload receipt a release carries.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
-__all__ = ["PullStats", "SuitLogEntry", "SuitStatus"]
+from firmware_bridge.ble.protocol import upload_digest
+
+__all__ = ["PullStats", "SuitLogEntry", "SuitStatus", "UploadReceipt"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -15,6 +21,8 @@ class SuitStatus:
     charging: bool
     stored_logs: int
     protocol_version: int
+    pairing_mode: bool = False
+    bond_required: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,3 +49,26 @@ class PullStats:
     sink_appends: int = 0
     chunk_payload_bytes: list[int] = dataclasses.field(default_factory=list)
     elapsed_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadReceipt:
+    """Name what the cloud committed for one log, for the suit's release.
+
+    Built from the custody record: ``UploadReceipt(record.object_keys,
+    record.output_sha256)``.  The session turns it into the wire receipt
+    (its digest plus an HMAC under the bond's release key).
+    """
+
+    object_keys: Mapping[str, str]
+    """Object name -> ``bucket/key`` as committed (at least one)."""
+    object_sha256: Mapping[str, str]
+    """Output name -> SHA-256 (hex) of the bytes uploaded."""
+
+    def digest(self) -> bytes:
+        """Return the upload digest (docs/ble-protocol.md, section 10).
+
+        Raises:
+            ValueError: no object key, an empty name or key, or a bad SHA-256.
+        """
+        return upload_digest(self.object_keys, self.object_sha256)

@@ -6,11 +6,21 @@ the emulated radio in tests (only ``backend=`` differs).  A pull survives
 link loss: the session reconnects and resumes at the offset the sink reports
 as durable (``begin_log``), up to ``max_resumes`` times per log.
 
+Security: a suit that requires bonding serves its logs only once the link is
+encrypted with the bond, which the OS (or the emulated radio) does on
+connect for a bonded suit; otherwise commands fail with
+:class:`SuitNotBondedError`.  :meth:`SuitSession.async_bond` pairs and
+enrols, and with a :class:`BondStore` a release carries a receipt signed
+with the bond's release key.
+
 Example::
 
-    async with SuitSession(device, backend=radio.client_backend) as session:
+    bonds = BondStore.for_workdir(workdir)
+    async with SuitSession(device, backend=..., bond_store=bonds) as session:
         for entry in await session.async_list_logs():
             await session.async_pull(entry, sink)
+        ...  # later, after the cloud committed the upload
+        await session.async_release(log_id, sha256_hex, receipt=receipt)
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
+from edge_agent.transfer.bonding import async_enroll, sign_release
+from edge_agent.transfer.bonds import BondStore, SuitBond
 from edge_agent.transfer.errors import (
     ReleaseRefusedError,
     SuitLinkError,
@@ -39,7 +51,12 @@ from edge_agent.transfer.errors import (
     TransferStalledError,
 )
 from edge_agent.transfer.link import SuitLink
-from edge_agent.transfer.models import PullStats, SuitLogEntry, SuitStatus
+from edge_agent.transfer.models import (
+    PullStats,
+    SuitLogEntry,
+    SuitStatus,
+    UploadReceipt,
+)
 from edge_agent.transfer.puller import IDLE_TIMEOUT_S, MAX_IDLE_ROUNDS, StreamPull
 from edge_agent.transfer.sink import LogSink
 from firmware_bridge.ble.protocol import (
@@ -54,6 +71,7 @@ from firmware_bridge.ble.protocol import (
     ProtocolError,
     ReleaseLog,
     ReleaseLogReply,
+    ResultCode,
     StatusRecord,
     normalize_log_id,
     normalize_sha256,
@@ -94,6 +112,7 @@ class SuitSession:
         sink_io: Literal["thread", "loop"] = "thread",
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         max_idle_rounds: int = MAX_IDLE_ROUNDS,
+        bond_store: BondStore | None = None,
     ) -> None:
         """Prepare a session; nothing happens on the air until async_connect.
 
@@ -109,6 +128,8 @@ class SuitSession:
                 which they are re-requested.
             max_idle_rounds: silent rounds in a row before the stream counts
                 as stalled (then the session reconnects, as for link loss).
+            bond_store: the gateway's bonds; needed to release with a
+                receipt and to pair.
         """
         self.device = device
         self._backend = backend
@@ -117,6 +138,7 @@ class SuitSession:
         self._sink_io = sink_io
         self._idle_timeout_s = idle_timeout_s
         self._max_idle_rounds = max_idle_rounds
+        self._bond_store = bond_store
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._link: SuitLink | None = None
         self._serial: str | None = None
@@ -233,6 +255,24 @@ class SuitSession:
             charging=record.charging,
             stored_logs=record.stored_logs,
             protocol_version=record.protocol_version,
+            pairing_mode=record.pairing_mode,
+            bond_required=record.bond_required,
+        )
+
+    async def async_bond(self) -> SuitBond:
+        """Pair with the suit (it must be in pairing mode), enrol, store the bond.
+
+        Raises:
+            NotInPairingModeError: the suit is not in pairing mode.
+            PairingError: pairing or enrolment failed; nothing was stored.
+            TransferError: no bond store was given to the session.
+        """
+        if self._bond_store is None:
+            raise TransferError(f"{self._who}: pairing needs a bond store")
+        status = await self.async_status()
+        link = await self._async_link()
+        return await async_enroll(
+            link, status, self.serial, self.device.address, self._bond_store
         )
 
     async def async_list_logs(self) -> list[SuitLogEntry]:
@@ -255,23 +295,47 @@ class SuitSession:
             if not reply.entries or len(entries) >= reply.total_logs:
                 return entries
 
-    async def async_release(self, log_id: str, sha256_hex: str) -> None:
+    async def async_release(
+        self, log_id: str, sha256_hex: str, receipt: UploadReceipt | None = None
+    ) -> None:
         """Let the suit erase ``log_id``; it checks ``sha256_hex`` first.
+
+        Args:
+            log_id: the log to release.
+            sha256_hex: the SHA-256 of the whole log, as pulled.
+            receipt: what the cloud committed for the log; the release then
+                carries a receipt signed with this suit's bond (required by a
+                suit that requires bonding).
 
         Raises:
             ReleaseRefusedError: ``result`` SHA_MISMATCH (the suit keeps the
-                log) or UNKNOWN_LOG (the suit no longer has it, e.g. the reply
-                to an earlier release was lost).
+                log), BAD_RECEIPT (receipt missing or not signed with the
+                suit's bond) or UNKNOWN_LOG (the suit no longer has it, e.g.
+                the reply to an earlier release was lost).
+            SuitNotBondedError: a receipt was given but the bond store holds
+                no bond with this suit, or the suit refused the unbonded link.
         """
         log_id = normalize_log_id("RELEASE_LOG", log_id)
         sha256_hex = normalize_sha256("RELEASE_LOG", sha256_hex)
         link = await self._async_link()
+        signed = None
+        if receipt is not None:
+            signed = sign_release(
+                self._who, self._bond_store, self.serial, log_id, sha256_hex, receipt
+            )
         reply = await link.async_command(
-            lambda token: ReleaseLog(token, log_id, sha256_hex)
+            lambda token: ReleaseLog(token, log_id, sha256_hex, signed)
         )
         if isinstance(reply, ErrorReply):
+            hint = ""
+            if reply.result is ResultCode.BAD_RECEIPT:
+                hint = (
+                    "; the suit accepts releases only with a receipt signed by "
+                    "its bonded gateway: pair it with this gateway again"
+                )
             raise ReleaseRefusedError(
-                f"{self._who}: release of log {log_id} refused: {reply.result.name}",
+                f"{self._who}: release of log {log_id} refused: "
+                f"{reply.result.name}{hint}",
                 reply.result,
             )
         if not isinstance(reply, ReleaseLogReply):

@@ -42,3 +42,12 @@ class RecordingSink(FileLogSink):
         if not path.exists():
             path = self.part_path(log_id)
         return path.read_bytes() if path.exists() else b""
+
+
+def passkey_of(suit: EmulatedSuit) -> Callable[[str], Awaitable[int | None]]:
+    """Return a passkey provider that types what ``suit`` displays."""
+
+    async def provide(_address: str) -> int | None:
+        return await suit.async_read_passkey()
+
+    return provide

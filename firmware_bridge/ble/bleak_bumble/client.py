@@ -3,12 +3,19 @@
 Pass ``radio.client_backend`` as ``backend=`` to :class:`bleak.BleakClient`
 (directly or through ``bleak_retry_connector.establish_connection``).
 
-Behaviour follows what the gateway sees from BlueZ: the connect call also
-exchanges the MTU (unless the radio's ``att_mtu`` is None) and discovers
-services; ``mtu_size`` is the MTU negotiated on the link right now; a
-disconnect, solicited or not, schedules the disconnected callback; bumble's
-ATT errors and a link lost mid-request become :class:`bleak.exc.BleakError`
-(the in-flight request is cancelled by bumble, which must not look like a
+Behaviour follows what the gateway sees from BlueZ: the connect call
+encrypts the link when the radio holds a bond with the peer (BlueZ raises a
+bonded device's security level on connect), pairs first when ``pair=True``
+and no bond exists, exchanges the MTU (unless the radio's ``att_mtu`` is
+None) and discovers services; ``pair()`` runs LE Secure Connections pairing
+with bonding through bumble's SMP, the radio's agent answering passkey
+prompts, and returns at once if the peer is bonded and the link encrypted;
+``unpair()`` forgets the bond and disconnects.  ``mtu_size`` is the MTU
+negotiated on the link right now; a disconnect, solicited or not, schedules
+the disconnected callback.  bumble's ATT errors become
+:class:`bleak.exc.BleakGATTProtocolError` (with the ATT code), other bumble
+failures and a link lost mid-request :class:`bleak.exc.BleakError` (the
+in-flight request is cancelled by bumble, which must not look like a
 cancellation of the caller).
 """
 
@@ -24,7 +31,7 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
 from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bumble.att import ATT_Error
 from bumble.core import BaseBumbleError
 from bumble.device import Connection, Peer
@@ -45,6 +52,21 @@ _DEFAULT_MTU = 23
 
 # Bound on one GATT request; bumble's own ATT timeout is 30 s.
 GATT_OP_TIMEOUT_S = 30.0
+
+# Bound on one pairing: an operator reads a 6-digit passkey off the suit and
+# types it; bleak's docs likewise advise a long timeout when pairing.
+PAIRING_TIMEOUT_S = 90.0
+
+
+class BumbleGATTProtocolError(BleakGATTProtocolError):
+    """Carry an ATT error code from bumble, with a message naming the step."""
+
+    def __init__(self, error_code: int, message: str) -> None:
+        super().__init__(error_code)
+        self._message = message
+
+    def __str__(self) -> str:
+        return self._message
 
 
 class BumbleBleakClient(BaseBleakClient):
@@ -119,6 +141,10 @@ class BumbleBleakClient(BaseBleakClient):
             raise
 
     async def _async_setup(self, connection: Connection, pair: bool) -> None:
+        if self.radio.keystore.peer(str(connection.peer_address)) is not None:
+            await self._async_encrypt(connection)
+        elif pair:
+            await self._gatt("pairing", connection.pair(), PAIRING_TIMEOUT_S)
         peer = Peer(connection)
         if self.radio.att_mtu is not None:
             await self._gatt("MTU exchange", peer.request_mtu(self.radio.att_mtu))
@@ -138,8 +164,6 @@ class BumbleBleakClient(BaseBleakClient):
                     "discovery",
                     peer.discover_descriptors(characteristic=characteristic),
                 )
-        if pair:
-            await self._gatt("pairing", connection.pair())
         self.services = build_service_collection(
             services, lambda: max(connection.att_mtu - 3, 20)
         )
@@ -163,13 +187,41 @@ class BumbleBleakClient(BaseBleakClient):
         if self._disconnected_callback is not None:
             asyncio.get_running_loop().call_soon(self._disconnected_callback)
 
+    async def _async_encrypt(self, connection: Connection) -> None:
+        """Encrypt with the stored bond; a peer that lost it leaves the link clear."""
+        try:
+            await self._gatt("encryption", connection.encrypt())
+        except BleakError as error:
+            if self._connection is None:
+                raise
+            _LOGGER.warning(
+                "%s: encryption with the stored bond failed (%s); the peer may "
+                "have lost the bond",
+                self.address,
+                error,
+            )
+
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """Pair over the current link (bumble's Just Works by default)."""
-        await self._gatt("pairing", self._require_connection().pair())
+        """Pair and bond (LE Secure Connections) unless already bonded.
+
+        Raises:
+            BleakError: the peer refused or the passkey did not match.
+        """
+        connection = self._require_connection()
+        bonded = self.radio.keystore.peer(str(connection.peer_address))
+        if bonded is not None and connection.is_encrypted:
+            _LOGGER.debug("%s: already paired", self.address)
+            return
+        await self._gatt("pairing", connection.pair(), PAIRING_TIMEOUT_S)
 
     async def unpair(self) -> None:
-        """Refuse: the emulated radio keeps no bonds."""
-        raise BleakError(f"{self.address}: the emulated radio keeps no bonds")
+        """Forget the bond with the peer and disconnect."""
+        if self._connection is not None:
+            address = str(self._connection.peer_address)
+        else:
+            address = str(self._peer_address)
+        self.radio.keystore.remove(address)
+        await self.disconnect()
 
     # GATT -----------------------------------------------------------------
 
@@ -178,15 +230,18 @@ class BumbleBleakClient(BaseBleakClient):
             raise BleakError(f"{self.address}: not connected")
         return self._connection
 
-    async def _gatt(self, what: str, operation: Awaitable[_T]) -> _T:
+    async def _gatt(
+        self, what: str, operation: Awaitable[_T], timeout_s: float = GATT_OP_TIMEOUT_S
+    ) -> _T:
         """Await one GATT operation; map bumble's failures to BleakError."""
         try:
-            async with asyncio.timeout(GATT_OP_TIMEOUT_S):
+            async with asyncio.timeout(timeout_s):
                 return await operation
         except ATT_Error as error:
-            raise BleakError(
+            raise BumbleGATTProtocolError(
+                error.error_code,
                 f"{self.address}: {what} refused: ATT error {error.error_name} "
-                f"(0x{error.error_code:02x})"
+                f"(0x{error.error_code:02x})",
             ) from error
         except asyncio.CancelledError:
             task = asyncio.current_task()

@@ -8,22 +8,34 @@ to :class:`bleak.BleakClient` and :class:`bleak.BleakScanner`; everything else
 in the gateway's code stays what it is on BlueZ.
 
 Like a real adapter it scans for several scanners at once and opens one LE
-connection at a time.
+connection at a time.  Like BlueZ it keeps its bonds (in memory, or in the
+JSON file ``keystore_path``, together with the radio's own identity address
+so a restarted gateway is the same peer to its suits), encrypts a link to a
+bonded peer right after connecting, and lets a pairing agent
+(:attr:`GatewayRadio.passkey_provider`) answer passkey prompts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bumble.device import Advertisement, Device
 from bumble.hci import Address
+from bumble.pairing import PairingDelegate
 from bumble.transport import open_transport
 from bumble.transport.common import Transport
 
 from firmware_bridge.ble.bleak_bumble.client import BumbleBleakClient
+from firmware_bridge.ble.bleak_bumble.pairing import (
+    PasskeyProvider,
+    gateway_pairing_config,
+)
 from firmware_bridge.ble.bleak_bumble.scanner import BumbleBleakScanner
+from firmware_bridge.ble.keystore import BondKeyStore
 
 if TYPE_CHECKING:
     from firmware_bridge.ble.suit.air import VirtualAir
@@ -50,11 +62,18 @@ class GatewayRadio:
         att_mtu: int | None = DEFAULT_GATEWAY_MTU,
         transport: Transport | None = None,
         air: VirtualAir | None = None,
+        keystore: BondKeyStore | None = None,
     ) -> None:
         self.device = device
         self.att_mtu = att_mtu
         """ATT MTU requested after each connect; None leaves the exchange to the
         peer (the link runs at 23 until the suit starts one)."""
+        self.keystore = keystore or BondKeyStore()
+        """The radio's bonds (what BlueZ keeps in /var/lib/bluetooth)."""
+        self.passkey_provider: PasskeyProvider | None = None
+        """The pairing agent's operator: returns the passkey a suit displays."""
+        self.io_capability = PairingDelegate.IoCapability.KEYBOARD_INPUT_ONLY
+        """What the agent announces in SMP: a keyboard, for passkey entry."""
         self.connect_lock = asyncio.Lock()
         self._transport = transport
         self._air = air
@@ -66,6 +85,8 @@ class GatewayRadio:
         self.scanner_backend: type[BumbleBleakScanner] = type(
             "BoundBumbleBleakScanner", (BumbleBleakScanner,), {"radio": self}
         )
+        device.keystore = self.keystore
+        device.pairing_config_factory = functools.partial(gateway_pairing_config, self)
         device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
 
     @classmethod
@@ -75,12 +96,28 @@ class GatewayRadio:
         *,
         name: str = "gateway",
         att_mtu: int | None = DEFAULT_GATEWAY_MTU,
+        keystore_path: Path | None = None,
     ) -> GatewayRadio:
-        """Return a powered radio whose controller is on ``air``."""
-        device = air.create_device(name)
+        """Return a powered radio whose controller is on ``air``.
+
+        Args:
+            air: the emulated medium.
+            name: the device name.
+            att_mtu: ATT MTU to request after each connect (None: none).
+            keystore_path: JSON file of the radio's bonds and identity
+                address; None keeps bonds in memory.
+
+        Raises:
+            BondFileError: ``keystore_path`` exists but cannot be read.
+        """
+        keystore = BondKeyStore(keystore_path)
+        address = _identity(keystore) or air.allocate_address()
+        keystore.local_address = str(address)
+        device = air.create_device(name, address)
+        radio = cls(device, att_mtu=att_mtu, air=air, keystore=keystore)
         async with asyncio.timeout(RADIO_OP_TIMEOUT_S):
             await device.power_on()
-        return cls(device, att_mtu=att_mtu, air=air)
+        return radio
 
     @classmethod
     async def async_open_hci(
@@ -89,18 +126,21 @@ class GatewayRadio:
         *,
         name: str = "gateway",
         att_mtu: int | None = DEFAULT_GATEWAY_MTU,
+        keystore_path: Path | None = None,
     ) -> GatewayRadio:
-        """Return a powered radio driving the controller at ``transport_name``."""
+        """Return a powered radio driving the controller at ``transport_name``.
+
+        ``keystore_path`` as for :meth:`async_create`.
+        """
+        keystore = BondKeyStore(keystore_path)
+        address = _identity(keystore) or Address.generate_static_address()
+        keystore.local_address = str(address)
         async with asyncio.timeout(RADIO_OP_TIMEOUT_S):
             transport = await open_transport(transport_name)
-            device = Device.with_hci(
-                name,
-                Address.generate_static_address(),
-                transport.source,
-                transport.sink,
-            )
+            device = Device.with_hci(name, address, transport.source, transport.sink)
+            radio = cls(device, att_mtu=att_mtu, transport=transport, keystore=keystore)
             await device.power_on()
-        return cls(device, att_mtu=att_mtu, transport=transport)
+        return radio
 
     async def async_close(self) -> None:
         """Disconnect everything and release the controller or transport."""
@@ -134,3 +174,9 @@ class GatewayRadio:
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         for scanner in list(self._scanners):
             scanner.on_advertisement(advertisement)
+
+
+def _identity(keystore: BondKeyStore) -> Address | None:
+    """Return the identity address a keystore file remembers, if any."""
+    text = keystore.local_address
+    return None if text is None else Address(text, Address.RANDOM_DEVICE_ADDRESS)

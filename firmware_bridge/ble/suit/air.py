@@ -55,13 +55,21 @@ class VirtualAir:
     def __init__(self) -> None:
         self.link = LocalLink()  # type: ignore[no-untyped-call]
         self._next_address = 1
+        self._taken: set[str] = set()
 
     def allocate_address(self) -> Address:
-        """Return a fresh random static address (two top bits set)."""
-        number = self._next_address
-        self._next_address += 1
-        text = "C0:" + ":".join(f"{(number >> s) & 0xFF:02X}" for s in (24, 16, 8, 0))
-        return Address(text + ":00", Address.RANDOM_DEVICE_ADDRESS)
+        """Return a fresh random static address (two top bits set).
+
+        Addresses handed to :meth:`create_device` explicitly (a gateway that
+        remembers its identity, say) are skipped.
+        """
+        while True:
+            number = self._next_address
+            self._next_address += 1
+            digits = ":".join(f"{(number >> s) & 0xFF:02X}" for s in (24, 16, 8, 0))
+            address = Address(f"C0:{digits}:00", Address.RANDOM_DEVICE_ADDRESS)
+            if str(address) not in self._taken:
+                return address
 
     def create_controller(
         self, name: str, host_source: Any = None, host_sink: Any = None
@@ -78,12 +86,18 @@ class VirtualAir:
 
     def create_device(self, name: str, address: Address | None = None) -> Device:
         """Return a powered-off bumble device whose controller is on this air."""
+        if address is None:
+            address = self.allocate_address()
+        elif str(address) in self._taken:
+            raise ValueError(f"{name}: address {address} is already on this air")
+        self._taken.add(str(address))
         controller = self.create_controller(name)
         host = Host(controller, AsyncPipeSink(controller))
-        return Device(name=name, address=address or self.allocate_address(), host=host)
+        return Device(name=name, address=address, host=host)
 
     def detach(self, device: Device) -> None:
         """Take the device's controller off the air (it no longer hears or talks)."""
+        self._taken.discard(str(device.static_address))
         for controller in list(self.link.controllers):
             if controller.host is device.host:
                 self.link.remove_controller(controller)

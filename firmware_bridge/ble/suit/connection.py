@@ -6,6 +6,8 @@ for a worker task that sends their reply as segmented indications.  A stream
 task sends data notifications back-to-back while the window allows, yields
 to the event loop every few chunks, and sends STREAM_END after the last new
 chunk.  Replies and STREAM_END share one lock so their segments never mix.
+Every command first passes the suit's :class:`~.security.SuitGuard`, which
+refuses it at the ATT layer when the link is not bonded enough.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from firmware_bridge.ble.protocol import (
     AbortReply,
     Ack,
     Command,
+    Enroll,
+    EnrollReply,
     ErrorReply,
     ListLogs,
     ListLogsReply,
@@ -48,7 +52,8 @@ from firmware_bridge.ble.protocol import (
     unwrap_seq,
 )
 from firmware_bridge.ble.suit.faults import StreamRecord, SuitFaults, SuitStats
-from firmware_bridge.ble.suit.store import SuitLogStore
+from firmware_bridge.ble.suit.security import SuitGuard
+from firmware_bridge.ble.suit.store import ReleaseEvidence, SuitLogStore
 from firmware_bridge.ble.suit.stream import SuitStream
 
 __all__ = ["SuitConnection", "SuitContext"]
@@ -65,6 +70,11 @@ STREAM_IDLE_TIMEOUT_S = 30.0
 # Bound on flushing queued notifications before an injected disconnect.
 DRAIN_TIMEOUT_S = 5.0
 
+# An ENROLL can overtake the end of the pairing it follows (the gateway's
+# pair() returns once its own keys are out, the suit still stores them):
+# wait this long for that pairing to finish.
+PAIRING_SETTLE_TIMEOUT_S = 5.0
+
 
 @dataclasses.dataclass
 class SuitContext:
@@ -80,6 +90,7 @@ class SuitContext:
     stats: SuitStats
     max_window_chunks: int
     on_logs_changed: Callable[[], None]
+    guard: SuitGuard
 
 
 def _att_error(result: ResultCode) -> ATT_Error:
@@ -98,7 +109,19 @@ class SuitConnection:
         self._stream: SuitStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._fault_task: asyncio.Task[None] | None = None
+        self._pairing: asyncio.Future[bool] | None = None
         self._worker = asyncio.create_task(self._async_work())
+
+    # Pairing on this link ---------------------------------------------------
+
+    def on_pairing_start(self) -> None:
+        """Note that SMP pairing began; ENROLL waits for its outcome."""
+        self._pairing = asyncio.get_running_loop().create_future()
+
+    def on_pairing_end(self, kept: bool) -> None:
+        """Note how the pairing on this link ended."""
+        if self._pairing is not None and not self._pairing.done():
+            self._pairing.set_result(kept)
 
     # Control point writes -------------------------------------------------
 
@@ -112,6 +135,11 @@ class SuitConnection:
         except ProtocolError as error:
             _LOGGER.warning("%s: refused command: %s", self._who, error)
             raise _att_error(ResultCode.MALFORMED) from error
+        try:
+            self._ctx.guard.check_command(self._connection, Opcode(value[0]))
+        except ATT_Error:
+            self._ctx.stats.commands_refused += 1
+            raise
         if isinstance(command, Ack | Nack):
             self._apply_flow_control(command)
         else:
@@ -162,6 +190,22 @@ class SuitConnection:
         elif isinstance(command, Abort):
             await self._async_stop_stream()
             await self._async_send(AbortReply(command.token))
+        elif isinstance(command, Enroll):
+            await self._async_send(await self._async_enroll(command))
+
+    async def _async_enroll(self, command: Enroll) -> Reply:
+        pairing = self._pairing
+        if pairing is not None and not pairing.done():
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(pairing), PAIRING_SETTLE_TIMEOUT_S
+                )
+            except TimeoutError:
+                _LOGGER.warning("%s: pairing still unfinished at ENROLL", self._who)
+        suit_nonce = self._ctx.guard.enroll(self._connection, command.gateway_nonce)
+        if suit_nonce is None:
+            return ErrorReply(Opcode.ENROLL, command.token, ResultCode.NOT_PAIRING)
+        return EnrollReply(command.token, suit_nonce)
 
     async def _async_read(self, command: ReadLog) -> None:
         stream = self._stream
@@ -211,6 +255,15 @@ class SuitConnection:
         stream = self._stream
         if log is None:
             return ErrorReply(Opcode.RELEASE_LOG, command.token, ResultCode.UNKNOWN_LOG)
+        refused = self._ctx.guard.check_receipt(self._connection, command)
+        if refused is not None:
+            _LOGGER.warning(
+                "%s: refused release of log %s: receipt %s",
+                self._who,
+                log.log_id,
+                "missing" if command.receipt is None else "does not verify",
+            )
+            return ErrorReply(Opcode.RELEASE_LOG, command.token, refused)
         if log.sha256_hex != command.sha256_hex:
             _LOGGER.warning(
                 "%s: refused release of log %s: sha256 %s does not match %s",
@@ -224,7 +277,12 @@ class SuitConnection:
             )
         if stream is not None and not stream.done and stream.log is log:
             return ErrorReply(Opcode.RELEASE_LOG, command.token, ResultCode.BUSY)
-        self._ctx.store.erase(log.log_id)
+        evidence = None
+        if command.receipt is not None:
+            evidence = ReleaseEvidence(
+                str(self._connection.peer_address), command.receipt.upload_digest.hex()
+            )
+        self._ctx.store.erase(log.log_id, evidence)
         _LOGGER.info("%s: log %s released and erased", self._who, log.log_id)
         self._ctx.on_logs_changed()
         return ReleaseLogReply(command.token)

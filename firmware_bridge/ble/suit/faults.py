@@ -82,3 +82,5 @@ class SuitStats:
     connections: int = 0
     acks_received: int = 0
     nacks_received: int = 0
+    encrypted_links: int = 0
+    commands_refused: int = 0

@@ -5,11 +5,20 @@ The suit advertises (legacy, 31 bytes) the flags, the transfer service's
 bytes, shortened otherwise; the full serial is in the Device Information
 Service.  It keeps every log until a RELEASE_LOG with the log's SHA-256.
 
+Security (see :mod:`.security`): the suit pairs (LE Secure Connections,
+bonding, passkey entry unless ``pairing_mitm=False``) only in pairing mode,
+which :meth:`EmulatedSuit.enter_pairing_mode` opens as the rider's button
+would.  With ``require_bond=True`` it serves logs and releases only to a
+bonded gateway, and a release needs a valid receipt.  The default,
+``require_bond=False``, keeps protocol version 1 behaviour for callers that
+do not pair yet.
+
 Example::
 
     air = VirtualAir()
-    suit = EmulatedSuit("SN000123", {log_id: data}, battery_pct=80)
+    suit = EmulatedSuit("SN000123", {log_id: data}, require_bond=True)
     await suit.async_start(air)
+    suit.enter_pairing_mode()
     ...
     await suit.async_stop()
 """
@@ -27,7 +36,9 @@ from bumble.att import ATT_Error, ErrorCode
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.keys import PairingKeys
 
+from firmware_bridge.ble.keystore import BondKeyStore
 from firmware_bridge.ble.protocol import (
     CONTROL_POINT_UUID,
     DATA_UUID,
@@ -42,7 +53,8 @@ from firmware_bridge.ble.protocol import (
 from firmware_bridge.ble.suit.air import VirtualAir
 from firmware_bridge.ble.suit.connection import SuitConnection, SuitContext
 from firmware_bridge.ble.suit.faults import SuitFaults, SuitStats
-from firmware_bridge.ble.suit.store import SuitLogStore
+from firmware_bridge.ble.suit.security import PAIRING_WINDOW_S, SuitGuard
+from firmware_bridge.ble.suit.store import ReleaseEvidence, SuitLogStore
 
 __all__ = ["EmulatedSuit", "LogSource"]
 
@@ -103,7 +115,31 @@ class EmulatedSuit:
         charging: bool = True,
         max_mtu: int = DEFAULT_MAX_MTU,
         max_window_chunks: int = SUIT_MAX_WINDOW_CHUNKS,
+        require_bond: bool = False,
+        pairing_mitm: bool = True,
+        bond_path: Path | None = None,
     ) -> None:
+        """Prepare a suit; nothing is on the air until :meth:`async_start`.
+
+        Args:
+            serial: the suit's serial (advertised, and in the DIS).
+            logs: ``{log_id: bytes}``, or log files / directories of them.
+            battery_pct: battery level in the status (None = unknown).
+            charging: charging flag in the status.
+            max_mtu: largest ATT MTU the suit accepts.
+            max_window_chunks: largest stream window the suit grants.
+            require_bond: serve LIST_LOGS, READ_LOG and RELEASE_LOG only to a
+                bonded gateway on an encrypted link, and release only with a
+                valid receipt.
+            pairing_mitm: pair by passkey entry (the suit shows the passkey,
+                :attr:`pairing_passkey`); False pairs by Just Works.
+            bond_path: JSON file keeping the suit's bonds across restarts
+                (mode 0600); None keeps them in memory.
+
+        Raises:
+            ValueError: empty serial; BondFileError (a ValueError) for an
+                unreadable ``bond_path``.
+        """
         if not serial:
             raise ValueError("suit serial must not be empty")
         self.serial = serial
@@ -120,6 +156,14 @@ class EmulatedSuit:
         self._context: SuitContext | None = None
         self._links: dict[int, SuitConnection] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._bonds = BondKeyStore(bond_path)
+        self.guard = SuitGuard(
+            serial,
+            self._bonds,
+            require_bond=require_bond,
+            mitm=pairing_mitm,
+            on_change=self._notify_status,
+        )
 
     # Life cycle ---------------------------------------------------------------
 
@@ -131,6 +175,8 @@ class EmulatedSuit:
             paths = [self._logs] if isinstance(self._logs, Path) else self._logs
             self._store = SuitLogStore.from_paths(self.serial, paths)
         device = air.create_device(f"Suit {self.serial}")
+        device.keystore = self._bonds
+        device.pairing_config_factory = self.guard.pairing_config
         self._air, self._device = air, device
         self._context = self._build_gatt(device)
         device.gatt_server.max_mtu = self._max_mtu
@@ -155,6 +201,7 @@ class EmulatedSuit:
         device, air = self._device, self._air
         if device is None or air is None:
             return
+        self.guard.end_pairing_mode(notify=False)
         links = list(self._links.values())
         async with asyncio.timeout(SUIT_OP_TIMEOUT_S):
             await device.stop_advertising()
@@ -180,10 +227,15 @@ class EmulatedSuit:
             Characteristic.Permissions.READABLE,
             CharacteristicValue(read=lambda _connection: self.status_record().encode()),
         )
+        # A bonded suit declares the need for encryption in the GATT database,
+        # so a stack like BlueZ raises the link's security level by itself.
+        control_permissions = Characteristic.Permissions.WRITEABLE
+        if self.guard.require_bond:
+            control_permissions |= Characteristic.Permissions.WRITE_REQUIRES_ENCRYPTION
         control_char: Characteristic[bytes] = Characteristic(
             CONTROL_POINT_UUID,
             Characteristic.Properties.WRITE | Characteristic.Properties.INDICATE,
-            Characteristic.Permissions.WRITEABLE,
+            control_permissions,
             CharacteristicValue(write=self._on_control_write),
         )
         data_char: Characteristic[bytes] = Characteristic(
@@ -213,13 +265,38 @@ class EmulatedSuit:
             stats=self.stats,
             max_window_chunks=self._max_window_chunks,
             on_logs_changed=self._notify_status,
+            guard=self.guard,
         )
 
     def _on_connection(self, connection: Connection) -> None:
         assert self._context is not None
         self.stats.connections += 1
-        self._links[connection.handle] = SuitConnection(self._context, connection)
+        link = SuitConnection(self._context, connection)
+        self._links[connection.handle] = link
         _LOGGER.info("suit %s: connected to %s", self.serial, connection.peer_address)
+
+        def on_encryption_change() -> None:
+            if connection.is_encrypted:
+                self.stats.encrypted_links += 1
+
+        def on_pairing(keys: PairingKeys) -> None:
+            kept = self.guard.on_paired(connection, keys)
+            link.on_pairing_end(kept)
+            if not kept:
+                self._spawn(connection.disconnect())
+
+        connection.on(
+            connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, on_encryption_change
+        )
+        def on_pairing_start() -> None:
+            self.guard.on_pairing_start()
+            link.on_pairing_start()
+
+        connection.on(connection.EVENT_PAIRING_START, on_pairing_start)
+        connection.on(connection.EVENT_PAIRING, on_pairing)
+        connection.on(
+            connection.EVENT_PAIRING_FAILURE, lambda _reason: link.on_pairing_end(False)
+        )
 
         def on_disconnection(reason: int) -> None:
             link = self._links.pop(connection.handle, None)
@@ -245,7 +322,43 @@ class EmulatedSuit:
             battery_pct=self._battery_pct,
             charging=self._charging,
             stored_logs=len(self._store.entries()),
+            pairing_mode=self.guard.pairing_mode,
+            bond_required=self.guard.require_bond,
         )
+
+    # Pairing ------------------------------------------------------------------
+
+    def enter_pairing_mode(self, duration_s: float = PAIRING_WINDOW_S) -> None:
+        """Open pairing mode, as holding the suit's button does (in the loop)."""
+        self.guard.enter_pairing_mode(duration_s)
+
+    def end_pairing_mode(self) -> None:
+        """Close pairing mode now."""
+        self.guard.end_pairing_mode()
+
+    @property
+    def pairing_mode(self) -> bool:
+        """Return True while the suit accepts a new pairing."""
+        return self.guard.pairing_mode
+
+    @property
+    def pairing_passkey(self) -> int | None:
+        """Return the passkey the suit displays for the pairing in progress."""
+        return self.guard.passkey
+
+    async def async_read_passkey(self, timeout_s: float = 10.0) -> int | None:
+        """Wait for the passkey to show up (an operator reading the display)."""
+        return await self.guard.async_read_passkey(timeout_s)
+
+    @property
+    def bonded_gateways(self) -> list[str]:
+        """Return the addresses of the gateways enrolled on this suit."""
+        return [b.address for b in self._bonds.peers() if b.release_key is not None]
+
+    @property
+    def release_receipts(self) -> dict[str, ReleaseEvidence]:
+        """Return log id -> gateway and upload digest of receipted releases."""
+        return self._store.release_receipts
 
     def set_power(self, battery_pct: int | None, charging: bool) -> None:
         """Change battery and charging state and notify subscribers."""

@@ -5,6 +5,8 @@ read-only so a 250 MB log costs no RAM.  A log read from a file gets the file
 stem as its id when the stem is a UUID, otherwise a UUID derived from the
 suit serial and the file name (stable across runs).  Erasing a log removes it
 from the suit's catalogue only: the emulator never deletes the input files.
+A release that carried a receipt leaves its upload digest and the releasing
+gateway behind as evidence (:attr:`SuitLogStore.release_receipts`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from typing import BinaryIO
 
 from firmware_bridge.ble.protocol import MAX_LOG_BYTES, normalize_log_id
 
-__all__ = ["LOG_ID_NAMESPACE", "StoredLog", "SuitLogStore", "log_id_for_file"]
+__all__ = [
+    "LOG_ID_NAMESPACE",
+    "ReleaseEvidence",
+    "StoredLog",
+    "SuitLogStore",
+    "log_id_for_file",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +58,14 @@ class StoredLog:
         return bytes(self.data[offset : offset + length])
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReleaseEvidence:
+    """Record which gateway released a log, and the upload it named."""
+
+    gateway_address: str
+    upload_digest_hex: str
+
+
 def _describe(log_id: str, data: bytes | mmap.mmap) -> StoredLog:
     if len(data) > MAX_LOG_BYTES:
         raise ValueError(f"log {log_id}: {len(data)} bytes exceeds the 4 GiB limit")
@@ -67,6 +83,7 @@ class SuitLogStore:
     def __init__(self) -> None:
         self._logs: dict[str, StoredLog] = {}
         self._erased: list[str] = []
+        self._receipts: dict[str, ReleaseEvidence] = {}
         self._files: list[tuple[BinaryIO, mmap.mmap]] = []
 
     @classmethod
@@ -115,10 +132,17 @@ class SuitLogStore:
         """Return the log with ``log_id`` or None."""
         return self._logs.get(log_id)
 
-    def erase(self, log_id: str) -> None:
-        """Forget ``log_id`` (the gateway released it)."""
+    def erase(self, log_id: str, evidence: ReleaseEvidence | None = None) -> None:
+        """Forget ``log_id`` (the gateway released it), keeping the evidence."""
         del self._logs[log_id]
         self._erased.append(log_id)
+        if evidence is not None:
+            self._receipts[log_id] = evidence
+
+    @property
+    def release_receipts(self) -> dict[str, ReleaseEvidence]:
+        """Return log id -> evidence of each release that carried a receipt."""
+        return dict(self._receipts)
 
     @property
     def erased_log_ids(self) -> list[str]:
