@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from custody_helpers import SUIT, make_log, pull, suit_log, write_outputs
 
 from edge_agent.custody import (
     CustodyBuffer,
+    LogConflictError,
     LogState,
     WrongKeyError,
     generate_key_file,
@@ -21,6 +23,7 @@ from edge_agent.custody.index import INDEX_FILE_NAME
 from edge_agent.custody.paths import KEEP_ON_OUTPUT_RESET
 from edge_agent.service.steps import IMPORT_OPTIONS_FILE
 from edge_agent.upload import OUTPUT_ANALYTICS, OUTPUT_RAW_CSV
+from firmware_bridge.logformat import LogReader
 
 
 def _corrupt_middle(db_path: Path) -> None:
@@ -277,3 +280,36 @@ def test_version_1_index_is_upgraded_in_place(buffer_root: Path) -> None:
     with CustodyBuffer.open(buffer_root) as buffer:
         assert buffer.get("L1").state is LogState.PULLED
         assert not buffer.last_recovery.rebuilt
+
+
+def _block_boundary_near_half(ride: bytes) -> int:
+    """Return a byte offset of the ride that ends a block, near its middle."""
+    reader = LogReader(io.BytesIO(ride), source="ride")
+    for _block in reader.blocks():
+        if reader.offset >= len(ride) // 2:
+            return reader.offset
+    raise AssertionError("ride has no block boundary past its middle")
+
+
+def test_rebuilt_log_cut_at_a_block_boundary_is_completed_from_the_suit(
+    buffer_root: Path, suit_log_bytes: bytes
+) -> None:
+    cut = _block_boundary_near_half(suit_log_bytes)
+    log = suit_log("CUT", suit_log_bytes)
+    with CustodyBuffer.open(buffer_root) as buffer:
+        pull(buffer, log, upto=cut)
+    (buffer_root / INDEX_FILE_NAME).unlink()
+
+    with CustodyBuffer.open(buffer_root) as buffer:
+        # The bytes held decode cleanly: they look complete.
+        assert buffer.last_recovery.rebuilt_logs == {"CUT": "pulled"}
+        with pytest.raises(LogConflictError):
+            buffer.begin_log(SUIT, "CUT", cut - 1, log.sha256_hex)
+        # The suit knows better: the log is longer, so the pull resumes.
+        assert buffer.begin_log(SUIT, "CUT", log.size_bytes, log.sha256_hex) == cut
+        assert buffer.get("CUT").state is LogState.PULLING
+        pull(buffer, log)
+        record = buffer.get("CUT")
+    assert record.state is LogState.PULLED and record.sha256_hex == log.sha256_hex
+    assert record.raw_path is not None
+    assert record.raw_path.read_bytes() == suit_log_bytes
