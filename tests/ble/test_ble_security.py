@@ -7,6 +7,7 @@ encrypted link, and erases a log only for a receipt signed with the bond.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -329,3 +330,50 @@ async def test_open_suit_checks_a_receipt_when_one_is_sent(
         await session.async_release(second.log_id, second.sha256_hex)
     assert suit.erased_log_ids == [first.log_id, second.log_id]
     assert list(suit.release_receipts) == [first.log_id]
+
+
+async def test_pairing_mode_is_visible_and_bounded_in_time(
+    start_suit: SuitFactory, radio: GatewayRadio
+) -> None:
+    suit = await start_suit("SN000038", random_logs(38, [100]), require_bond=True)
+    with pytest.raises(ValueError, match="pairing window"):
+        suit.enter_pairing_mode(0)
+    suit.enter_pairing_mode(0.5)
+
+    async with SuitSession(
+        await _find(radio, "SN000038"), backend=radio.client_backend
+    ) as session:
+        assert (await session.async_status()).pairing_mode
+        for _attempt in range(200):  # the window closes by itself: wait <= 10 s
+            if not suit.pairing_mode:
+                break
+            await asyncio.sleep(0.05)
+        assert not suit.pairing_mode
+        assert not (await session.async_status()).pairing_mode
+
+
+async def test_suit_bonds_survive_a_suit_restart_with_a_bond_file(
+    air: VirtualAir, radio: GatewayRadio, tmp_path: Path
+) -> None:
+    logs = random_logs(39, [2_000])
+    bond_file = tmp_path / "suit-bonds.json"
+    bonds = BondStore.for_workdir(tmp_path / "gateway")
+    first = EmulatedSuit("SN000039", logs, require_bond=True, bond_path=bond_file)
+    await first.async_start(air)
+    try:
+        await _pair(first, radio, bonds)
+    finally:
+        await first.async_stop()
+    assert bond_file.stat().st_mode & 0o777 == 0o600
+
+    again = EmulatedSuit("SN000039", logs, require_bond=True, bond_path=bond_file)
+    await again.async_start(air)
+    try:
+        async with SuitSession(
+            await _find(radio, "SN000039"), backend=radio.client_backend
+        ) as session:
+            assert len(await session.async_list_logs()) == 1
+        assert again.guard.pairings == 0
+        assert again.bonded_gateways == [str(radio.device.static_address)]
+    finally:
+        await again.async_stop()

@@ -31,6 +31,9 @@ async def async_run_emulated_suit(
     hci_tcp_port: int | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[EmulatedSuit, HciTcpEndpoint | None], None] | None = None,
+    require_bond: bool = False,
+    bond_path: Path | None = None,
+    pairing_window_s: float | None = None,
 ) -> None:
     """Advertise a suit holding ``log_paths`` until ``stop`` is set or cancelled.
 
@@ -45,14 +48,26 @@ async def async_run_emulated_suit(
         stop: event that ends the run; without it the run lasts until the
             task is cancelled.
         on_ready: called once the suit advertises (and the port listens).
+        require_bond: serve logs and releases only to a bonded gateway.
+        bond_path: file keeping the suit's bonds across runs (None: memory).
+        pairing_window_s: open pairing mode for this long right at start, as
+            if the rider held the button; the passkey the suit would display
+            is logged at INFO.
     """
     air = air or VirtualAir()
     suit = EmulatedSuit(
-        serial, list(log_paths), battery_pct=battery_pct, charging=charging
+        serial,
+        list(log_paths),
+        battery_pct=battery_pct,
+        charging=charging,
+        require_bond=require_bond,
+        bond_path=bond_path,
     )
     endpoint: HciTcpEndpoint | None = None
     await suit.async_start(air)
     try:
+        if pairing_window_s is not None:
+            suit.enter_pairing_mode(pairing_window_s)
         if hci_tcp_port is not None:
             endpoint = await air.async_expose_hci_tcp(
                 f"gateway-hci-{serial}", hci_tcp_port

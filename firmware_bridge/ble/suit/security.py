@@ -148,7 +148,9 @@ class SuitGuard:
         """Put ``passkey`` on the suit's display (and wake whoever waits for it)."""
         self.passkey = passkey
         self._passkey_shown.set()
-        _LOGGER.info("suit %s: pairing passkey on display", self.serial)
+        # The emulator's display is its log: an operator pairing a gateway
+        # with ``firmware-bridge emulate`` reads the passkey here.
+        _LOGGER.info("suit %s: display shows passkey %06d", self.serial, passkey)
 
     async def async_read_passkey(self, timeout_s: float) -> int | None:
         """Wait until a passkey is displayed; return it (None after timeout_s)."""

@@ -36,6 +36,7 @@ from bumble.att import ATT_Error, ErrorCode
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.hci import Address
 from bumble.keys import PairingKeys
 
 from firmware_bridge.ble.keystore import BondKeyStore
@@ -174,7 +175,16 @@ class EmulatedSuit:
         else:
             paths = [self._logs] if isinstance(self._logs, Path) else self._logs
             self._store = SuitLogStore.from_paths(self.serial, paths)
-        device = air.create_device(f"Suit {self.serial}")
+        # A suit's identity address is fixed; the bond file remembers the one it
+        # bonded under, so a restarted suit is the same peer to its gateway.
+        remembered = self._bonds.local_address
+        address = (
+            Address(remembered, Address.RANDOM_DEVICE_ADDRESS)
+            if remembered is not None
+            else air.allocate_address()
+        )
+        device = air.create_device(f"Suit {self.serial}", address)
+        self._bonds.local_address = str(address)
         device.keystore = self._bonds
         device.pairing_config_factory = self.guard.pairing_config
         self._air, self._device = air, device
@@ -288,6 +298,7 @@ class EmulatedSuit:
         connection.on(
             connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, on_encryption_change
         )
+
         def on_pairing_start() -> None:
             self.guard.on_pairing_start()
             link.on_pairing_start()
