@@ -128,16 +128,13 @@ def build_presigner(config: CoordinatorConfig, store: ObjectStore) -> Presigner:
         KeyFileError: no usable key for links the API signs itself.
     """
     if isinstance(store, S3Store):
-        public = config.store.public_endpoint_url
-        if not public:
-            return S3Presigner(store.client)
-        signer = S3Store.connect(
-            public,
-            access_key_id=config.store.access_key_id or None,
-            secret_access_key=config.store.secret_access_key or None,
-            region=config.store.region,
+        settings = config.store
+        return S3Presigner.connect(
+            settings.public_endpoint_url or settings.endpoint_url or None,
+            access_key_id=settings.access_key_id or None,
+            secret_access_key=settings.secret_access_key or None,
+            region=settings.region,
         )
-        return S3Presigner(signer.client)
     key_file = config.path(config.downloads.signing_key_file)
     if key_file is not None:
         return LocalPresigner(read_hmac_key(key_file))

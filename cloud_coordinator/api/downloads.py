@@ -17,8 +17,11 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import quote
+
+import boto3
+from botocore.config import Config
 
 from edge_agent.upload import StorageError, map_boto_error
 
@@ -121,11 +124,44 @@ class LocalPresigner:
 
 
 class S3Presigner:
-    """S3 presigned GET URLs from a boto3 client."""
+    """S3 presigned GET URLs (SigV4) from a boto3 client."""
 
     def __init__(self, client: S3Client) -> None:
-        """Sign with ``client``, whose endpoint is the one clients will reach."""
+        """Sign with ``client``, whose endpoint is the one clients will reach.
+
+        The client must sign with SigV4 (``signature_version="s3v4"``):
+        botocore otherwise presigns S3 URLs with the legacy SigV2, which
+        newer AWS regions refuse. :meth:`connect` builds such a client.
+        """
         self._client = client
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint_url: str | None,
+        *,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str = "us-east-1",
+        addressing_style: Literal["auto", "virtual", "path"] = "path",
+    ) -> S3Presigner:
+        """Return a presigner for ``endpoint_url`` as clients reach it.
+
+        Signing is local: no request is made. Credentials left None come
+        from boto3's usual chain.
+        """
+        client: S3Client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=Config(
+                region_name=region,
+                signature_version="s3v4",
+                s3={"addressing_style": addressing_style},
+            ),
+        )
+        return cls(client)
 
     def presign(
         self, bucket: str, key: str, *, ttl_s: int, now: dt.datetime, base_url: str
@@ -142,6 +178,6 @@ class S3Presigner:
         if not isinstance(url, str):
             raise StorageError(f"presign {bucket}/{key}: no URL returned")
         # SigV4 counts the lifetime from the signing time, which botocore
-        # takes from the system clock; report the same.
+        # takes from the system clock (not the API's); report the same.
         expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_s)
         return DownloadLink(url, expires_at.replace(microsecond=0))
