@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import random
+import struct
 
 import pytest
 
@@ -277,3 +280,31 @@ def test_parsers_raise_only_protocol_errors_on_random_bytes() -> None:
     for _ in range(5000):
         with contextlib.suppress(ProtocolError):
             reassembler.feed(rng.randbytes(rng.randrange(30)))
+
+
+def test_receipt_test_vector_of_the_protocol_document() -> None:
+    gateway_nonce, suit_nonce = bytes(range(32)), bytes(range(32, 64))
+    objects = {
+        "analytics": f"analytics/rider-1/SN000123/{LOG_ID}.json",
+        "raw_csv": f"raw/rider-1/SN000123/2026/01/02/{LOG_ID}.csv.gz",
+    }
+    outputs = {"analytics": "11" * 32, "raw_csv": "22" * 32}
+
+    # The document's description, written out with hashlib/hmac only.
+    key = hmac.digest(b"suit-release-key/2", gateway_nonce + suit_nonce, "sha256")
+    manifest = hashlib.sha256(b"suit-upload/2")
+    for name in sorted(objects):
+        manifest.update(b"K" + struct.pack("<H", len(name)) + name.encode())
+        manifest.update(struct.pack("<H", len(objects[name])) + objects[name].encode())
+    for name in sorted(outputs):
+        manifest.update(b"S" + struct.pack("<H", len(name)) + name.encode())
+        manifest.update(bytes.fromhex(outputs[name]))
+    message = b"suit-release/2" + bytes.fromhex(LOG_ID) + bytes.fromhex(SHA)
+    mac = hmac.digest(key, message + manifest.digest(), "sha256")
+
+    assert derive_release_key(gateway_nonce, suit_nonce) == key
+    assert upload_digest(objects, outputs) == manifest.digest()
+    assert ReleaseReceipt.sign(key, LOG_ID, SHA, manifest.digest()).mac == mac
+    assert key.hex().startswith("5462f9c5317d5b3d")
+    assert manifest.hexdigest().startswith("52b1f36f479d91eb")
+    assert mac.hex().startswith("4477a46c88514e51")
