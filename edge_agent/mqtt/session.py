@@ -84,6 +84,7 @@ class LinkSession:
         self._status_mid: int | None = None
         self._acks = SessionAcks()
         self._last_paho_error: str | None = None
+        self._tls_context = build_tls_context(config) if config.tls else None
         self._client = self._make_client(will_payload)
 
     # ----- set-up -----
@@ -102,8 +103,8 @@ class LinkSession:
         client.will_set(
             self.topics.status, will_payload, qos=QOS_AT_LEAST_ONCE, retain=True
         )
-        if config.tls:
-            client.tls_set_context(build_tls_context(config))
+        if self._tls_context is not None:
+            client.tls_set_context(self._tls_context)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
@@ -134,8 +135,10 @@ class LinkSession:
                 properties=properties,
             )
         except ssl.SSLCertVerificationError as exc:
+            self._close_failed_tls()
             raise identity_error(config, exc) from exc
         except ssl.SSLError as exc:
+            self._close_failed_tls()
             raise BrokerUnavailableError(
                 config.broker,
                 f"TLS handshake failed: {exc}; check that the port is the broker's "
@@ -143,11 +146,16 @@ class LinkSession:
                 "client certificate",
             ) from exc
         except (TimeoutError, ConnectionError, OSError) as exc:
+            self._close_failed_tls()
             raise BrokerUnavailableError(
                 config.broker, f"cannot connect ({exc or type(exc).__name__})"
             ) from exc
         self._await_connack()
         self._subscribe()
+
+    def _close_failed_tls(self) -> None:
+        if self._tls_context is not None:
+            self._tls_context.close_last_socket()
 
     def _await_connack(self) -> None:
         config = self.config

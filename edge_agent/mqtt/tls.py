@@ -38,9 +38,14 @@ _X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 
 
 class ExpectedNameContext(ssl.SSLContext):
-    """An SSL client context that verifies every server against one name."""
+    """An SSL client context that verifies every server against one name.
+
+    It also remembers the socket it wrapped last: paho does not close a
+    socket whose handshake failed, so the session closes it.
+    """
 
     expected_name: str | None = None
+    last_socket: ssl.SSLSocket | None = None
 
     def wrap_socket(
         self,
@@ -52,7 +57,7 @@ class ExpectedNameContext(ssl.SSLContext):
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLSocket:
         """Wrap ``sock``, checking the peer against ``expected_name`` if set."""
-        return super().wrap_socket(
+        self.last_socket = super().wrap_socket(
             sock,
             server_side=server_side,
             do_handshake_on_connect=do_handshake_on_connect,
@@ -60,6 +65,13 @@ class ExpectedNameContext(ssl.SSLContext):
             server_hostname=self.expected_name or server_hostname,
             session=session,
         )
+        return self.last_socket
+
+    def close_last_socket(self) -> None:
+        """Close the socket wrapped last (after a failed handshake)."""
+        if self.last_socket is not None:
+            self.last_socket.close()
+            self.last_socket = None
 
 
 def _load(context: ssl.SSLContext, config: MqttConfig) -> None:

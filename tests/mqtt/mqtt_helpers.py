@@ -339,8 +339,11 @@ class ChildGateway:
             )
             if expected in self.lines:
                 return
-        self.kill()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=WAIT_S)
         stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+        self.kill()
         raise TimeoutError(
             f"child gateway never printed {expected!r}:\n{stderr[-3000:]}"
         )
@@ -352,7 +355,11 @@ class ChildGateway:
         self.process.stdin.flush()
 
     def kill(self) -> None:
-        """SIGKILL the child and reap it."""
+        """SIGKILL the child, reap it and close its pipes."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=WAIT_S)
+        self._reader.join(WAIT_S)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()

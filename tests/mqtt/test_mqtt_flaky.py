@@ -7,6 +7,7 @@ exactly once: nothing lost, nothing invented.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -30,6 +31,8 @@ from tests.support.flaky_proxy import (
     throttle,
 )
 from tests.support.mosquitto import MosquittoBroker
+
+_LOGGER = logging.getLogger(__name__)
 
 EVENT_COUNT = 150
 ENQUEUE_INTERVAL_S = 0.25
@@ -89,6 +92,15 @@ def test_every_event_arrives_exactly_once_through_a_flaky_uplink(
     observer.wait_for(has_events(EVENT_COUNT), timeout_s=60)
     observer.close()
     received, repeats = unique_event_ids(observer)
+    _LOGGER.info(
+        "flaky uplink: %d events, %d repeats dropped by id, %d links lost, "
+        "%d connect attempts; proxy %s",
+        len(received),
+        repeats,
+        client.stats.links_lost,
+        client.stats.connect_attempts,
+        proxy.stats,
+    )
     assert received == expected
     assert len(observer.event_documents()) == EVENT_COUNT + repeats
     assert client.outbox.counts() == {
