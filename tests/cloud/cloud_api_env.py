@@ -44,7 +44,10 @@ class ApiEnv:
         return {"Authorization": f"Bearer {self.token(subject, role)}"}
 
     def get(self, path: str, subject: str, role: str, **kwargs: Any) -> Response:
-        return self.client.get(path, headers=self.headers(subject, role), **kwargs)
+        response: Response = self.client.get(
+            path, headers=self.headers(subject, role), **kwargs
+        )
+        return response
 
 
 def make_api_env(

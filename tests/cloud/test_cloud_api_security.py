@@ -103,7 +103,8 @@ def test_every_route_is_covered_by_the_security_tables(world: World) -> None:
 
 def _send(env: ApiEnv, method: str, url: str, token: str | None, **kw: Any) -> Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return env.client.request(method, url, headers=headers, **kw)
+    response: Response = env.client.request(method, url, headers=headers, **kw)
+    return response
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
