@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble clean
+.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble kill-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-processing-250: $(VENV)/.dev-installed
 
 bench-ble: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_ble.py
+
+# At least 100 SIGKILLs of the agent at random moments, then the custody checks.
+kill-test: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.stress.killtest --kills 100
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
