@@ -59,7 +59,6 @@ OUTPUT_RESERVE_RATIO = 1.5
 # Key of the meta row holding the reason intake is refused (absent: accepting).
 REFUSAL_KEY = "intake_refusal"
 
-_EVICTABLE_STATES = (LogState.RELEASED, LogState.PURGED, LogState.UPLOADED)
 _STATE_RANK = {LogState.RELEASED: 0, LogState.PURGED: 0, LogState.UPLOADED: 1}
 
 
@@ -154,11 +153,16 @@ class DiskBudget:
         self._skip = skip
 
     def _candidates(self, db: sqlite_utils.Database) -> list[dict[str, Any]]:
-        marks = ", ".join("?" for _ in _EVICTABLE_STATES)
+        # Purged logs hold files only when the retention kept their raw bytes;
+        # skipping the others keeps this cheap on a gateway with years of rows.
+        where = "(state IN (?, ?) OR (state = ? AND raw_relpath IS NOT NULL))"
+        if "evicted_at" in db.table("logs").columns_dict:  # absent in schema 1
+            where = f"evicted_at IS NULL AND {where}"
+        values = [LogState.RELEASED.value, LogState.UPLOADED.value]
         rows = [
             row
             for row in db.table("logs").rows_where(
-                f"state IN ({marks})", [state.value for state in _EVICTABLE_STATES]
+                where, [*values, LogState.PURGED.value]
             )
             if any(path.exists() for path in _local_paths(self.root, row))
         ]
