@@ -74,17 +74,13 @@ MAX_ABS_TIME_US = 2.0**62
 _DELIMITERS = (",", ";", "\t", "|")
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
-_HASH_CHUNK_BYTES = 1 << 20
 _AXES = ("x", "y", "z")
 
 
 def _file_log_id(path: Path) -> str:
     """Return a log id derived from the file's bytes (same file, same id)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()[:32]
+        return hashlib.file_digest(stream, "sha256").hexdigest()[:32]
 
 
 class CsvSource:

@@ -67,11 +67,10 @@ class BlockSeries:
 
 
 class GrowableArray:
-    """A float32 array (1-D or n x width) that grows by doubling."""
+    """A 1-D float32 array that grows by doubling, updated in place."""
 
-    def __init__(self, width: int | None = None) -> None:
-        shape = (_MIN_CAPACITY,) if width is None else (_MIN_CAPACITY, width)
-        self._data = np.zeros(shape, dtype=np.float32)
+    def __init__(self) -> None:
+        self._data = np.zeros(_MIN_CAPACITY, dtype=np.float32)
         self._size = 0
 
     def __len__(self) -> int:
@@ -83,20 +82,12 @@ class GrowableArray:
         return self._data[: self._size]
 
     def reserve(self, size: int) -> None:
-        """Make room for ``size`` rows; new rows read as zero."""
+        """Make room for ``size`` values; new values read as zero."""
         if size > len(self._data):
-            capacity = max(size, 2 * len(self._data))
-            grown = np.zeros((capacity, *self._data.shape[1:]), dtype=np.float32)
+            grown = np.zeros(max(size, 2 * len(self._data)), dtype=np.float32)
             grown[: self._size] = self._data[: self._size]
             self._data = grown
         self._size = max(self._size, size)
-
-    def append(self, rows: npt.ArrayLike) -> None:
-        """Append rows at the end."""
-        block = np.asarray(rows, dtype=np.float32)
-        start = self._size
-        self.reserve(start + len(block))
-        self._data[start : start + len(block)] = block
 
 
 class PeakTracker:
