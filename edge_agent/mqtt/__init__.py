@@ -5,8 +5,9 @@ the exception tree, :mod:`edge_agent.mqtt.client` the threading design.
 """
 
 from .backoff import Backoff
-from .client import GatewayMqttClient, InboundHandler, LinkStats
+from .client import GatewayMqttClient
 from .config import MqttConfig, Topics
+from .dispatch import InboundHandler
 from .errors import (
     BrokerConnectError,
     BrokerIdentityError,
@@ -34,6 +35,7 @@ from .inbound import (
     parse_inbound,
 )
 from .outbox import InboundQuarantine, Outbox, OutboxEntry, QuarantinedMessage
+from .stats import LinkStats
 from .status import STATUS_FIELDS, STATUS_SCHEMA, parse_status
 
 __all__ = [

@@ -30,25 +30,19 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from .backoff import Backoff
 from .config import MqttConfig
-from .errors import (
-    BrokerConnectError,
-    BrokerUnavailableError,
-    MqttPayloadError,
-    OutboxError,
-)
+from .delivery import OutboxPublisher
+from .dispatch import InboundDispatcher, InboundHandler
+from .errors import BrokerConnectError, BrokerUnavailableError
 from .events import GatewayEvent
-from .inbound import InboundMessage, parse_inbound
 from .outbox import Outbox
-from .session import TICK_S, LinkSession, SessionAcks, describe
+from .session import TICK_S, LinkSession, describe
+from .stats import LinkStats
 from .status import (
     REASON_CONNECTION_LOST,
     REASON_SHUTDOWN,
@@ -59,39 +53,16 @@ from .status import (
 )
 from .tls import build_tls_context
 
-__all__ = ["GatewayMqttClient", "InboundHandler", "LinkStats"]
+__all__ = ["GatewayMqttClient"]
 
 _LOGGER = logging.getLogger(__name__)
-
-InboundHandler = Callable[[InboundMessage], None]
 
 # Longest stop: time to get the "offline" status acknowledged and say
 # goodbye; the outbox keeps whatever is still in flight.
 STOP_TIMEOUT_S = 10.0
-# Prune delivered outbox rows after this many deliveries: rare enough to
-# cost nothing, often enough to bound the file.
-PRUNE_EVERY_DELIVERIES = 500
-# How often wait_* helpers look at the state.
+# How often wait_delivered looks at the outbox: quick enough for tests and
+# shutdown, cheap (one indexed COUNT query).
 POLL_S = 0.05
-
-
-@dataclass
-class LinkStats:
-    """Counters of the link thread, for metrics and tests (read-only outside)."""
-
-    link_threads_started: int = 0
-    connect_attempts: int = 0
-    connections: int = 0
-    links_lost: int = 0
-    reconnect_requests: int = 0
-    events_sent: int = 0
-    events_delivered: int = 0
-    events_refused: int = 0
-    events_set_aside: int = 0
-    inbound_accepted: int = 0
-    inbound_rejected: int = 0
-    handler_errors: int = 0
-    status_published: int = 0
 
 
 class GatewayMqttClient:
@@ -120,7 +91,6 @@ class GatewayMqttClient:
         self.topics = config.topics()
         self.outbox = Outbox.open(outbox_path)
         self.stats = LinkStats()
-        self._on_message = on_message
         self._rng = rng
         self._who = f"gateway {config.gateway_id}"
         self._label = f"{self._who}: broker {config.broker}"
@@ -130,14 +100,15 @@ class GatewayMqttClient:
         self._lock = threading.Lock()
         self._status_info: dict[str, Any] = {}
         self._status_dirty = threading.Event()
-        self._feed_needed = threading.Event()
-        self._feed_needed.set()
+        self._publisher = OutboxPublisher(self.outbox, self.stats, self._label)
+        self._dispatcher = InboundDispatcher(
+            self.topics, self.outbox.quarantine, self.stats, on_message, self._label
+        )
         self._stopping = threading.Event()
         self._reconnect_requested = threading.Event()
         self._connected = threading.Event()
         self._last_error: BrokerConnectError | None = None
         self._thread: threading.Thread | None = None
-        self._deliveries_since_prune = 0
         self._stop_timeout_s = STOP_TIMEOUT_S
         # Notified after every connect attempt, to wake wait_connected.
         self._attempts = threading.Condition()
@@ -191,7 +162,7 @@ class GatewayMqttClient:
             OutboxError: the outbox cannot commit.
         """
         added = self.outbox.enqueue(event, self.topics.events)
-        self._feed_needed.set()
+        self._publisher.wake()
         return added
 
     def update_status(self, info: Mapping[str, Any]) -> None:
@@ -344,7 +315,7 @@ class GatewayMqttClient:
         session = LinkSession(
             self.config,
             will_payload=self._status_payload(STATE_OFFLINE, REASON_CONNECTION_LOST),
-            on_message=self._handle_inbound,
+            on_message=self._dispatcher,
             label=self._label,
         )
         try:
@@ -357,8 +328,7 @@ class GatewayMqttClient:
     def _serve(self, session: LinkSession) -> str:
         """Run one connection until it drops, a reconnect is asked, or stop."""
         self._status_dirty.set()
-        self._feed_needed.set()
-        cursor_seq = 0
+        self._publisher.begin_connection()
         while True:
             if self._stopping.is_set():
                 self._goodbye(session)
@@ -373,81 +343,11 @@ class GatewayMqttClient:
                     self.stats.status_published += 1
                 else:
                     self._status_dirty.set()
-            cursor_seq = self._feed(session, cursor_seq)
+            self._publisher.feed(session)
             session.tick()
-            self._settle(session.take_acks())
+            self._publisher.settle(session.take_acks())
             if not session.alive:
                 return session.lost_reason or "connection closed"
-
-    def _feed(self, session: LinkSession, cursor_seq: int) -> int:
-        """Publish pending events after ``cursor_seq`` into free slots."""
-        free = session.free_slots()
-        if free <= 0 or not self._feed_needed.is_set():
-            return cursor_seq
-        self._feed_needed.clear()
-        try:
-            entries = self.outbox.pending_after(cursor_seq, free)
-        except OutboxError as exc:
-            _LOGGER.error("%s: cannot read the outbox: %s", self._label, exc)
-            self._feed_needed.set()
-            return cursor_seq
-        for entry in entries:
-            if not session.publish_event(entry):
-                self._feed_needed.set()
-                break
-            cursor_seq = entry.seq
-            self.stats.events_sent += 1
-        if len(entries) == free:
-            # There may be more behind this page.
-            self._feed_needed.set()
-        return cursor_seq
-
-    def _settle(self, acks: SessionAcks) -> None:
-        """Commit what the broker acknowledged since the last tick."""
-        if not acks.delivered and not acks.refused:
-            return
-        self._feed_needed.set()
-        try:
-            delivered = self.outbox.mark_delivered(acks.delivered)
-            for event_id, reason in acks.refused:
-                self._refused(event_id, reason)
-        except OutboxError as exc:
-            # The rows stay pending and go out again on the next connection;
-            # subscribers drop the repeats.
-            _LOGGER.error("%s: cannot record PUBACKs: %s", self._label, exc)
-            return
-        self.stats.events_delivered += delivered
-        self._deliveries_since_prune += delivered
-        if delivered:
-            _LOGGER.info("%s: %d event(s) delivered", self._label, delivered)
-        if self._deliveries_since_prune >= PRUNE_EVERY_DELIVERIES:
-            self._deliveries_since_prune = 0
-            try:
-                self.outbox.prune_delivered()
-            except OutboxError as exc:
-                _LOGGER.warning("%s: cannot prune the outbox: %s", self._label, exc)
-
-    def _refused(self, event_id: str, reason: str) -> None:
-        self.stats.events_refused += 1
-        set_aside = self.outbox.record_refusal(event_id, reason)
-        if set_aside:
-            self.stats.events_set_aside += 1
-            _LOGGER.error(
-                "%s: event %s refused by the broker (%s); set aside in %s after "
-                "repeated refusals, fix the ACL and call retry_refused()",
-                self._label,
-                event_id,
-                reason,
-                self.outbox.path,
-            )
-        else:
-            _LOGGER.warning(
-                "%s: event %s refused by the broker (%s); retried on the next "
-                "connection",
-                self._label,
-                event_id,
-                reason,
-            )
 
     def _goodbye(self, session: LinkSession) -> None:
         """Publish "offline" (retained), wait for its PUBACK, disconnect."""
@@ -459,7 +359,7 @@ class GatewayMqttClient:
                 acks = session.take_acks()
                 answered = acks.status_answered
                 acknowledged = acks.status_acked
-                self._settle(acks)
+                self._publisher.settle(acks)
         if not acknowledged:
             _LOGGER.warning(
                 "%s: offline status not acknowledged before shutdown; the broker "
@@ -468,47 +368,3 @@ class GatewayMqttClient:
             )
         session.goodbye(deadline)
         _LOGGER.info("%s: disconnected (shutdown)", self._label)
-
-    def _handle_inbound(self, message: mqtt.MQTTMessage) -> None:
-        """Check an inbound message; quarantine it or hand it to the handler."""
-        topic = message.topic
-        payload = bytes(message.payload)
-        try:
-            parsed = parse_inbound(self.topics, topic, payload, retained=message.retain)
-        except MqttPayloadError as exc:
-            self.stats.inbound_rejected += 1
-            self._quarantine(topic, payload, str(exc))
-            return
-        if parsed is None:
-            return
-        self.stats.inbound_accepted += 1
-        if self._on_message is None:
-            return
-        try:
-            self._on_message(parsed)
-        except Exception as exc:
-            self.stats.handler_errors += 1
-            _LOGGER.exception("%s: handler failed on %s", self._label, topic)
-            self._quarantine(
-                topic, payload, f"handler failed: {type(exc).__name__}: {exc}"
-            )
-
-    def _quarantine(self, topic: str, payload: bytes, reason: str) -> None:
-        try:
-            entry_id = self.outbox.quarantine.add(topic, payload, reason)
-        except OutboxError as exc:
-            _LOGGER.error(
-                "%s: message on %s rejected (%s) and could not be kept: %s",
-                self._label,
-                topic,
-                reason,
-                exc,
-            )
-            return
-        _LOGGER.error(
-            "%s: message rejected, kept as inbound quarantine entry %d in %s: %s",
-            self._label,
-            entry_id,
-            self.outbox.path,
-            reason,
-        )

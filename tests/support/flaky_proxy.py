@@ -60,6 +60,9 @@ MAX_SCRIPT_S = 600.0
 # means the receiver stopped reading for good, and the link is reset.
 CONNECT_TIMEOUT_S = 5.0
 DRAIN_TIMEOUT_S = 60.0
+# A connection silent in one direction for this long is dropped: longer
+# than any keepalive or pooled-HTTP idle time a test uses.
+IDLE_TIMEOUT_S = 600.0
 CHUNK_BYTES = 16 * 1024
 # Throttled reads take about this many seconds' worth of bytes, so the rate
 # is smooth at the scale of a protocol exchange.
@@ -413,7 +416,9 @@ class FlakyProxy:
                     else max(1, int(rate * THROTTLE_SLICE_S))
                 )
                 await self._wait_unstalled(direction)
-                data = await reader.read(min(size, CHUNK_BYTES))
+                data = await asyncio.wait_for(
+                    reader.read(min(size, CHUNK_BYTES)), IDLE_TIMEOUT_S
+                )
                 if not data:
                     break
                 await self._wait_unstalled(direction)
