@@ -65,6 +65,13 @@ EXIT_CATALOG = 4
 EXIT_STORE = 5
 # Default token lifetime: one working day.
 DEFAULT_TOKEN_TTL_S = 8 * 3600
+# A worker process imports FastAPI, boto3 and psycopg before it answers the
+# supervisor; on a loaded two-core host that exceeds uvicorn's 5 s default,
+# and the supervisor would kill and respawn workers that are just starting.
+WORKER_HEALTHCHECK_TIMEOUT_S = 30
+# Requests still running at shutdown get this long to finish; downloads go
+# to storage directly, so API requests are short.
+GRACEFUL_SHUTDOWN_S = 10
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,6 +180,8 @@ def _run_api(config: CoordinatorConfig, args: argparse.Namespace) -> int:
                 host=host,
                 port=port,
                 workers=args.workers,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                 log_level=level,
                 access_log=args.access_log,
                 **tls,  # type: ignore[arg-type]
@@ -182,6 +191,7 @@ def _run_api(config: CoordinatorConfig, args: argparse.Namespace) -> int:
                 create_app(services),
                 host=host,
                 port=port,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                 log_level=level,
                 access_log=args.access_log,
                 **tls,  # type: ignore[arg-type]
