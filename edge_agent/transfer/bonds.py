@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.ble.keystore import (
+from firmware_bridge.ble.bondfile import (
     BondFileError,
     read_json_object,
     write_private_json,

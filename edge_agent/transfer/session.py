@@ -163,6 +163,13 @@ class SuitSession:
             raise TransferError(f"{self._who}: serial unknown before connecting")
         return self._serial
 
+    @property
+    def bond(self) -> SuitBond | None:
+        """Return this gateway's bond with the suit (None: none, or no store)."""
+        if self._bond_store is None:
+            return None
+        return self._bond_store.get(self.serial)
+
     # Connection -------------------------------------------------------------
 
     async def async_connect(self) -> None:

@@ -17,62 +17,23 @@ enrolment belonged to the old bond.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from bumble.keys import KeyStore, PairingKeys
 
-__all__ = ["BondFileError", "BondKeyStore", "PeerBond", "write_private_json"]
+from firmware_bridge.ble.bondfile import (
+    BondFileError,
+    read_json_object,
+    write_private_json,
+)
+
+__all__ = ["BondFileError", "BondKeyStore", "PeerBond"]
 
 _LOGGER = logging.getLogger(__name__)
 
 SCHEMA = "ble-bonds/1"
-
-
-class BondFileError(ValueError):
-    """Report a bond file that cannot be read as this module wrote it."""
-
-
-def write_private_json(path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(descriptor, json.dumps(document, indent=2, sort_keys=True).encode())
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def read_json_object(path: Path, schema: str) -> dict[str, Any] | None:
-    """Return the JSON object in ``path`` (None if absent); check its schema."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BondFileError(
-            f"bond file {path}: not JSON at line {error.lineno} column "
-            f"{error.colno}: {error.msg}"
-        ) from None
-    if not isinstance(document, dict) or document.get("schema") != schema:
-        found = document.get("schema") if isinstance(document, dict) else document
-        raise BondFileError(
-            f"bond file {path}: field 'schema': expected {schema!r}, found {found!r}"
-        )
-    return document
 
 
 @dataclasses.dataclass(frozen=True)

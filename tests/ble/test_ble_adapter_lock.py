@@ -139,3 +139,27 @@ def test_bad_radio_keystore_is_named(tmp_path: Path) -> None:
     path.write_text(json.dumps({"schema": "ble-bonds/1", "peers": {"A": {}}}))
     with pytest.raises(BondFileError, match="bad entry: KeyError"):
         BondKeyStore(path)
+
+
+def test_gateway_transfer_imports_without_the_emulation_extra() -> None:
+    blocker = textwrap.dedent(
+        """
+        import sys
+
+        class NoBumble:
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] == "bumble":
+                    raise ImportError(f"{name} is not installed on a gateway")
+
+        sys.meta_path.insert(0, NoBumble())
+        import edge_agent.transfer
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocker],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

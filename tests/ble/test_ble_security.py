@@ -377,3 +377,29 @@ async def test_suit_bonds_survive_a_suit_restart_with_a_bond_file(
         assert again.bonded_gateways == [str(radio.device.static_address)]
     finally:
         await again.async_stop()
+
+
+async def test_gateway_pairs_again_after_the_suit_lost_its_bond(
+    start_suit: SuitFactory, radio: GatewayRadio, tmp_path: Path
+) -> None:
+    suit = await start_suit("SN000040", random_logs(40, [500]), require_bond=True)
+    bonds = BondStore.for_workdir(tmp_path)
+    await _pair(suit, radio, bonds)
+    first_key = bonds.get("SN000040")
+    suit.forget_bonds()
+
+    device = await _find(radio, "SN000040")
+    async with SuitSession(
+        device, backend=radio.client_backend, bond_store=bonds
+    ) as session:
+        assert session.bond == first_key
+        with pytest.raises(SuitNotBondedError):
+            await session.async_list_logs()
+
+    await _pair(suit, radio, bonds)
+    async with SuitSession(
+        device, backend=radio.client_backend, bond_store=bonds
+    ) as session:
+        assert len(await session.async_list_logs()) == 1
+        assert session.bond is not None and session.bond != first_key
+    assert suit.guard.pairings == 2

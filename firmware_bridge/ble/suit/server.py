@@ -361,6 +361,11 @@ class EmulatedSuit:
         """Wait for the passkey to show up (an operator reading the display)."""
         return await self.guard.async_read_passkey(timeout_s)
 
+    def forget_bonds(self) -> None:
+        """Delete every bond, as a suit's pairing reset does."""
+        for bond in self._bonds.peers():
+            self._bonds.remove(bond.address)
+
     @property
     def bonded_gateways(self) -> list[str]:
         """Return the addresses of the gateways enrolled on this suit."""
