@@ -6,6 +6,8 @@ crash model, starts the metrics endpoint if configured, then tells systemd
 the cycles (design in :mod:`edge_agent.service.systemd`). SIGTERM or SIGINT
 sends ``STOPPING=1``, lets the current step finish (a BLE pull stops at its
 durable offset) and exits 0; every log is resumable by the next run.
+SIGHUP (``systemctl reload``) rereads the file and applies suit pairings
+and gating rules at once; other changes wait for a restart.
 ``faulthandler`` is on, so the SIGABRT systemd sends when the watchdog
 fires leaves the traceback of every thread in the journal.
 """
@@ -21,7 +23,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from edge_agent.config import GatewayConfig, load_config
+from edge_agent.config import ConfigError, GatewayConfig, load_config
 from edge_agent.service.agent import TEST_HANG_ENV, EdgeAgent
 from edge_agent.service.dock import BleBackends
 from edge_agent.service.metrics import AgentMetrics
@@ -94,9 +96,21 @@ async def _async_main(args: argparse.Namespace) -> ExitCode:
         notifier.stopping(f"stopping on {name}: finishing step {step}")
         stop.set()
 
+    def on_reload() -> None:
+        if agent is None:
+            return
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            _LOGGER.error("%s: reload refused, configuration unchanged: %s", who, exc)
+            return
+        agent.reload(config)
+        notifier.status(f"{who}: configuration reloaded")
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, on_reload)
     try:
         runtime = open_runtime(config)
         metrics = _start_metrics(config, runtime)

@@ -19,7 +19,7 @@ from edge_agent.custody import CustodyError
 from edge_agent.processing import CrashModelError
 from edge_agent.upload import StorageError
 
-from . import cmd_demo, cmd_ingest, cmd_run, cmd_status
+from . import cmd_demo, cmd_enrol, cmd_ingest, cmd_pair, cmd_run, cmd_status
 from .exit_codes import ExitCode, epilog
 
 __all__ = ["build_parser", "main"]
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (cmd_run, cmd_demo, cmd_ingest, cmd_status):
+    for module in (cmd_run, cmd_demo, cmd_ingest, cmd_status, cmd_enrol, cmd_pair):
         sub = module.add_parser(commands)
         sub.epilog = epilog()
         sub.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -40,11 +40,12 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.config import GatewayConfig
 from edge_agent.custody import LogState
 from edge_agent.transfer import TransferError
 
@@ -349,6 +350,30 @@ class EdgeAgent:
             _LOGGER.warning("%s: state file %s not written: %s", self.who, path, exc)
             return
         self._state_written = (key, now)
+
+    def reload(self, config: GatewayConfig) -> list[str]:
+        """Take suit pairings and gating rules from ``config``.
+
+        Returns the other sections that differ; they apply at the next start.
+        """
+        current = self.runtime.config
+        live = ("suits", "gating")
+        pending = [
+            f.name
+            for f in fields(current)
+            if f.name not in live
+            and getattr(current, f.name) != getattr(config, f.name)
+        ]
+        self.runtime.config = replace(current, suits=config.suits, gating=config.gating)
+        _LOGGER.info(
+            "%s: configuration reloaded: %d suit(s) paired%s",
+            self.who,
+            len(config.suits),
+            f"; {', '.join(pending)} change(s) apply after a restart"
+            if pending
+            else "",
+        )
+        return pending
 
     # ----- the service loop -----
 

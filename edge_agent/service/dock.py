@@ -196,11 +196,12 @@ async def _async_pull_new(
         if stats.start_offset > 0:
             report.resumed.append(entry.log_id)
         _LOGGER.info(
-            "%s: pulled %d bytes in %.1f s (%d reconnects)",
+            "%s: pulled %d bytes in %.1f s (%d reconnects%s)",
             who,
             entry.size_bytes,
             stats.elapsed_s,
             stats.reconnects,
+            f", resumed at byte {stats.start_offset}" if stats.start_offset else "",
         )
 
 

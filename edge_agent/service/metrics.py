@@ -152,6 +152,14 @@ class AgentMetrics:
         _LOGGER.info("metrics on http://%s:%d/metrics", METRICS_ADDRESS, bound)
         return bound
 
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """Return the address served on, None when not serving."""
+        if self._server is None:
+            return None
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
     def close(self) -> None:
         """Stop serving (no-op when not serving)."""
         if self._server is not None:
