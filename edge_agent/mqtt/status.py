@@ -18,8 +18,9 @@ into the fleet's dashboards. ``held_back`` maps each kind of work that is
 waiting to the gating condition that holds it back; empty when nothing is.
 
 The broker publishes the last will (``state`` offline, ``reason``
-"connection lost") when the gateway vanishes without a goodbye; it carries
-the last status the gateway had sent, so the fleet view keeps the counts.
+"connection lost") when the gateway vanishes without a goodbye. MQTT fixes
+the will at CONNECT, so it carries the agent's status as it was when the
+connection was made (``updated_utc`` says when), not later updates.
 """
 
 from __future__ import annotations

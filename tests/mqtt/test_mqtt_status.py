@@ -145,6 +145,6 @@ def test_last_will_marks_a_killed_gateway_offline(
     assert latest.retained
     document = parse_status(STATUS_TOPIC, latest.payload)
     assert (document["state"], document["reason"]) == ("offline", "connection lost")
-    # The will carries the last status the gateway had, so counts survive.
+    # The will carries the status the gateway had when it connected.
     assert document["buffer"] == {"pulled": 2, "uploaded": 5}
     assert document["held_back"] == {"pull": "suit not charging"}
