@@ -40,6 +40,8 @@ MAX_ID_CHARS = 200
 # S3's limit on a key, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+# Characters an id must not contain: separators and C0/C1 control characters.
+_BAD_ID_CHAR_RE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _VERSION_CHARS = 200
 
@@ -82,11 +84,9 @@ def check_identifier(field_name: str, value: object) -> str:
     if (
         not isinstance(value, str)
         or not value
-        or value in (".", "..")
-        or "/" in value
-        or "\\" in value
         or len(value) > MAX_ID_CHARS
-        or any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value)
+        or value in (".", "..")
+        or _BAD_ID_CHAR_RE.search(value)
     ):
         raise InvalidRecord(
             f"{field_name} {value!r}: expected 1-{MAX_ID_CHARS} characters "
