@@ -10,8 +10,9 @@ right (``renumber_segments``), so long replies are reachable.
 
 Contract: only ``ProtocolError`` subclasses escape a parser. Properties: what
 a parser accepts, the matching encoder writes back byte for byte (the status
-record: its first five bytes), and a completed reply survives
-``segment_message`` and reassembly at the usual MTUs.
+record: the bytes its version defines, not a later version's tail), and a
+completed reply survives ``segment_message`` and reassembly at the usual
+MTUs. Covers protocol versions 1 and 2 (ENROLL, receipts, security byte).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from firmware_bridge.ble.protocol import (
     Abort,
     AbortReply,
     Ack,
+    Enroll,
+    EnrollReply,
     ErrorReply,
     ListLogs,
     ListLogsReply,
@@ -35,6 +38,7 @@ from firmware_bridge.ble.protocol import (
     ReadLogReply,
     ReleaseLog,
     ReleaseLogReply,
+    ReleaseReceipt,
     ReplyReassembler,
     ResultCode,
     StatusRecord,
@@ -229,6 +233,7 @@ def seeds() -> dict[str, bytes]:
         for index in range(1, 4)
     )
     listing = ListLogsReply(9, total_logs=5, start_index=1, entries=entries)
+    receipt = ReleaseReceipt.sign(bytes(32), _LOG_ID, _SHA, bytes(range(64, 96)))
     messages: dict[str, bytes] = {
         "cmd-list": ListLogs(1, 0, 64).encode(),
         "cmd-read": ReadLog(2, _LOG_ID, 4096, 0, 236, 256).encode(),
@@ -236,15 +241,19 @@ def seeds() -> dict[str, bytes]:
         "cmd-nack": Nack(4, 65530, 12).encode(),
         "cmd-release": ReleaseLog(5, _LOG_ID, _SHA).encode(),
         "cmd-abort": Abort(6).encode(),
+        "cmd-enroll": Enroll(13, bytes(range(32))).encode(),
+        "cmd-release-receipt": ReleaseLog(14, _LOG_ID, _SHA, receipt).encode(),
         "reply-list-0": ListLogsReply(7, 0, 0, ()).encode(),
         "reply-list-3": listing.encode(),
         "reply-read": ReadLogReply(8, _LOG_ID, 0, 10_000, 236, 43, 256).encode(),
         "reply-release": ReleaseLogReply(10).encode(),
         "reply-abort": AbortReply(11).encode(),
+        "reply-enroll": EnrollReply(13, bytes(range(32, 64))).encode(),
         "reply-error": ErrorReply(Opcode.READ_LOG, 12, ResultCode.BUSY).encode(),
         "stream-end": StreamEnd(_LOG_ID, 43).encode(),
         "status-v1": StatusRecord(1, 87, True, 3).encode(),
-        "status-v2-tail": StatusRecord(2, None, False, 0).encode() + b"\x01\x02",
+        "status-v2": StatusRecord(2, 55, False, 1, True, True).encode(),
+        "status-v3-tail": StatusRecord(3, None, False, 0).encode() + b"\x01\x02",
         "chunk-small": encode_chunk(0, 0, b"SUITLOG\x1a"),
         "chunk-236": encode_chunk(65535, 15_340, bytes(range(236))),
         "segments-list-mtu23": _segment_stream(listing.encode(), 23),
