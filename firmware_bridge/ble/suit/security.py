@@ -64,7 +64,7 @@ _PRIVILEGED = frozenset({Opcode.LIST_LOGS, Opcode.READ_LOG, Opcode.RELEASE_LOG})
 class SuitPairingDelegate(PairingDelegate):
     """Answer SMP on the suit: accept only in pairing mode, show the passkey."""
 
-    def __init__(self, guard: SuitGuard) -> None:
+    def __init__(self, guard: SuitGuard, peer: str) -> None:
         capability = (
             PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY
             if guard.mitm
@@ -72,10 +72,11 @@ class SuitPairingDelegate(PairingDelegate):
         )
         super().__init__(io_capability=capability)
         self._guard = guard
+        self._peer = peer
 
     async def accept(self) -> bool:
         """Accept a Pairing Request only while the window is open and unused."""
-        return self._guard.accepts_pairing()
+        return self._guard.accepts_pairing(self._peer)
 
     async def display_number(self, number: int, digits: int) -> None:
         """Show the passkey (the emulator keeps it for tests and the demo)."""
@@ -161,9 +162,13 @@ class SuitGuard:
             return None
         return self.passkey
 
-    def accepts_pairing(self) -> bool:
-        """Return True if a Pairing Request may proceed now."""
-        accepted = self.pairing_mode and self.paired_peer is None
+    def accepts_pairing(self, peer: str) -> bool:
+        """Return True if a Pairing Request from ``peer`` may proceed now.
+
+        The window takes one gateway: after a kept pairing only that same
+        peer may pair again (its enrolment failed, say) until the window ends.
+        """
+        accepted = self.pairing_mode and self.paired_peer in (None, peer)
         if not accepted:
             self.pairings_refused += 1
             _LOGGER.warning(
@@ -175,11 +180,10 @@ class SuitGuard:
             )
         return accepted
 
-    def pairing_config(self, _connection: Connection) -> PairingConfig:
+    def pairing_config(self, connection: Connection) -> PairingConfig:
         """Return the SMP configuration for one connection (bumble's factory)."""
-        return PairingConfig(
-            sc=True, mitm=self.mitm, bonding=True, delegate=SuitPairingDelegate(self)
-        )
+        delegate = SuitPairingDelegate(self, str(connection.peer_address))
+        return PairingConfig(sc=True, mitm=self.mitm, bonding=True, delegate=delegate)
 
     def on_paired(self, connection: Connection, keys: PairingKeys) -> bool:
         """Keep a finished pairing if it meets the policy; else forget its keys."""
@@ -192,7 +196,7 @@ class SuitGuard:
             problem = "no bond (the gateway did not ask for bonding)"
         elif self.mitm and not bond.authenticated:
             problem = "Just Works, but this suit requires passkey entry"
-        elif not self.pairing_mode or self.paired_peer is not None:
+        elif not self.pairing_mode or self.paired_peer not in (None, peer):
             problem = "pairing window closed meanwhile"
         if problem is not None:
             self.bonds.remove(peer)
