@@ -46,6 +46,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edge_agent.mqtt.config import MqttConfig
+from edge_agent.mqtt.errors import MqttConfigError
+
 __all__ = [
     "BleConfig",
     "ConfigError",
@@ -192,6 +195,7 @@ class GatewayConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     suits: dict[str, SuitIdentity] = field(default_factory=dict)
     custody: CustodyConfig = field(default_factory=CustodyConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     @property
     def store_root(self) -> Path:
@@ -316,7 +320,8 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
         "service": ServiceConfig,
         "metrics": MetricsConfig,
     }
-    unknown = set(raw) - {"gateway", "suits", "retention", *sections, *operations}
+    known = {"gateway", "suits", "retention", "mqtt", *sections, *operations}
+    unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
     return GatewayConfig(
@@ -332,11 +337,24 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
         ),
         suits=_suits(raw.get("suits", {}), source),
         custody=_custody(raw.get("custody", {}), source),
+        mqtt=_mqtt(raw.get("mqtt", {}), source, str(gateway["id"])),
         **{
             name: _checked(name, _section(cls, name, raw.get(name, {}), source), source)
             for name, cls in operations.items()
         },
     )
+
+
+def _mqtt(raw: dict[str, Any], source: str, gateway_id: str) -> MqttConfig:
+    mqtt: MqttConfig = _section(MqttConfig, "mqtt", raw, source)
+    if not mqtt.gateway_id:
+        mqtt = replace(mqtt, gateway_id=gateway_id)
+    if mqtt.enabled:
+        try:
+            mqtt.validate()
+        except MqttConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+    return mqtt
 
 
 def _custody(raw: dict[str, Any], source: str) -> CustodyConfig:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edge_agent.config import GatewayConfig
 from edge_agent.custody import CustodyBuffer, RetentionPolicy
+from edge_agent.mqtt import GatewayMqttClient, MqttError
 from edge_agent.processing import CrashDetector, ProcessOptions
 from edge_agent.upload import (
     BucketNames,
@@ -32,6 +33,9 @@ _LOGGER = logging.getLogger(__name__)
 
 BUFFER_DIR = "buffer"
 JOURNAL_FILE = "uploads.db"
+MQTT_OUTBOX_FILE = "mqtt-outbox.db"
+# How long start-up waits for the first broker connection before going on.
+MQTT_FIRST_CONNECT_S = 10.0
 
 
 def build_store(config: GatewayConfig) -> ObjectStore:
@@ -58,9 +62,12 @@ class AgentRuntime:
     layout: ObjectLayout
     detector: CrashDetector | None
     process_options: ProcessOptions
+    mqtt: GatewayMqttClient | None = None
 
     def close(self) -> None:
-        """Release the buffer's lock and database."""
+        """Stop MQTT (publishing offline), release the buffer's lock and database."""
+        if self.mqtt is not None:
+            self.mqtt.stop()
         self.uploader.journal.close()
         self.buffer.close()
 
@@ -110,6 +117,7 @@ def open_runtime(
             ),
         )
         detector = detector or CrashDetector.shipped()
+        mqtt = _start_mqtt(config, buffer_root)
     except BaseException:
         buffer.close()
         raise
@@ -124,7 +132,23 @@ def open_runtime(
             chunk_s=config.processing.chunk_s,
             compresslevel=config.processing.gzip_level,
         ),
+        mqtt=mqtt,
     )
+
+
+def _start_mqtt(config: GatewayConfig, buffer_root: Path) -> GatewayMqttClient | None:
+    """Start the broker link when configured; events wait in its outbox."""
+    if not config.mqtt.enabled:
+        return None
+    client = GatewayMqttClient(config.mqtt, buffer_root / MQTT_OUTBOX_FILE)
+    client.start()
+    try:
+        client.wait_connected(MQTT_FIRST_CONNECT_S, fail_fast=True)
+    except MqttError as exc:
+        # Not fatal: events stay in the outbox and the link keeps retrying;
+        # the log line tells the operator what to fix (certificate, name).
+        _LOGGER.error("gateway %s: MQTT: %s", config.gateway_id, exc)
+    return client
 
 
 def describe_paths(config: GatewayConfig) -> dict[str, Path]:

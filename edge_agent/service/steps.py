@@ -30,6 +30,7 @@ from edge_agent.custody import (
     WrongKeyError,
 )
 from edge_agent.ingest import UnitOptions, ingest_file
+from edge_agent.mqtt import EventType, GatewayEvent
 from edge_agent.processing import (
     SOFTWARE_VERSION,
     BadInputError,
@@ -229,10 +230,40 @@ def upload_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepRe
                 report.deferred[record.log_id] = str(exc)
                 _LOGGER.warning("%s: upload deferred, store failing: %s", who, exc)
                 break
+            # Events first: their ids are stable, so a crash before the state
+            # change re-enqueues the same ids and the outbox keeps one of each.
+            _enqueue_events(runtime, record, keys)
             buffer.mark_uploaded(record.log_id, keys)
             report.uploaded.append(record.log_id)
             task.advance(1)
     return report
+
+
+def _enqueue_events(
+    runtime: AgentRuntime, record: LogRecord, keys: dict[str, str]
+) -> None:
+    """Queue the ``log_uploaded`` (and ``crash_detected``) events of a log."""
+    if runtime.mqtt is None:
+        return
+
+    def event(kind: EventType, details: dict[str, Any] | None = None) -> GatewayEvent:
+        return GatewayEvent.create(
+            kind,
+            gateway_id=runtime.config.gateway_id,
+            rider_id=record.rider_id or "",
+            suit_id=record.suit_serial,
+            log_id=record.log_id,
+            object_keys=keys,
+            sha256=record.sha256_hex,
+            details=details,
+        )
+
+    runtime.mqtt.enqueue(event(EventType.LOG_UPLOADED))
+    if record.crash_detected:
+        crash = (record.analytics or {}).get("crash") or {}
+        runtime.mqtt.enqueue(
+            event(EventType.CRASH_DETECTED, {"events": crash.get("events", [])})
+        )
 
 
 def release_imported(runtime: AgentRuntime) -> StepReport:
