@@ -19,9 +19,9 @@ from typing import Any
 
 from edge_agent.config import GatewayConfig, load_config
 from edge_agent.custody import CustodyBuffer, LogState
-from edge_agent.service.agent import STATE_FILE, read_agent_state
 from edge_agent.service.gating import async_read_conditions
 from edge_agent.service.runtime import BUFFER_DIR
+from edge_agent.service.state import STATE_FILE, read_agent_state
 
 from .exit_codes import ExitCode
 

@@ -27,22 +27,18 @@ progress inside steps beats it, which is what the watchdog pinger checks
 variable ``EDGE_AGENT_TEST_HANG`` (``loop`` or ``thread``) makes the process
 step hang, blocking the event loop or the worker thread.
 
-**State file.** After each cycle the agent writes ``agent-state.json`` in
-its workdir (atomic replace; rewritten when something other than the times
-changed, else every ``STATE_REFRESH_S``): activity, held-back work, power and
-uplink, model, last cycle and last error. ``edge-agent status`` reads it.
+**State.** After each cycle the agent writes its state file and calls its
+cycle listeners (see :mod:`.state`); ``edge-agent status`` reads the file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from edge_agent.config import GatewayConfig
@@ -54,6 +50,7 @@ from .gating import Conditions, async_read_conditions
 from .metrics import AgentMetrics
 from .progress import SILENT, Progress
 from .runtime import AgentRuntime
+from .state import StateFile, status_info, utc_now
 from .steps import (
     StepReport,
     process_pending,
@@ -63,30 +60,15 @@ from .steps import (
 )
 from .systemd import HeartbeatProgress, Liveness, SystemdNotifier
 
-__all__ = [
-    "STATE_FILE",
-    "TEST_HANG_ENV",
-    "CycleReport",
-    "EdgeAgent",
-    "read_agent_state",
-]
+__all__ = ["TEST_HANG_ENV", "CycleReport", "EdgeAgent"]
 
 _LOGGER = logging.getLogger(__name__)
 
-STATE_FILE = "agent-state.json"
-STATE_SCHEMA = "edge-agent-state/1"
-# Rewrite an unchanged state file this often (seconds): status shows a fresh
-# "updated" time without writing flash on every 30 s idle cycle.
-STATE_REFRESH_S = 300.0
 TEST_HANG_ENV = "EDGE_AGENT_TEST_HANG"
 # How long the test hook hangs (seconds): far beyond any test's stall limit,
 # bounded so that a forgotten process ends by itself.
 TEST_HANG_S = 300.0
 _TEST_HANG_MODES = ("loop", "thread")
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -142,11 +124,14 @@ class EdgeAgent:
         self.notifier = notifier or SystemdNotifier(None, None)
         self.test_hang = test_hang
         self.cycles = 0
-        self.started_utc = _utc_now()
+        self.started_utc = utc_now()
         self.last_cycle_utc: str | None = None
         self.last_report: CycleReport | None = None
         self.last_error: dict[str, str] | None = None
-        self._state_written: tuple[str, float] | None = None
+        self.state_file = StateFile(runtime.config.workdir)
+        # Called after every cycle (the MQTT status publisher, say); an
+        # exception in one is logged and does not stop the agent.
+        self.cycle_listeners: list[Callable[[CycleReport], None]] = []
         detector = runtime.detector
         self.model = None if detector is None else detector.model_block
         if metrics is not None:
@@ -276,13 +261,13 @@ class EdgeAgent:
         return total
 
     def _note_error(self, message: str) -> None:
-        self.last_error = {"time_utc": _utc_now(), "message": message}
+        self.last_error = {"time_utc": utc_now(), "message": message}
 
     # ----- after a cycle: log, metrics, status -----
 
     def _finish_cycle(self, report: CycleReport) -> None:
         self.cycles += 1
-        self.last_cycle_utc = _utc_now()
+        self.last_cycle_utc = utc_now()
         self.last_report = report
         for where, error in report.dock.errors.items():
             self._note_error(f"{where}: {error}")
@@ -304,19 +289,33 @@ class EdgeAgent:
         )
         if self.metrics is not None:
             self.metrics.record_cycle(report, self.runtime.buffer)
+        self.write_state()
+        for listener in self.cycle_listeners:
+            try:
+                listener(report)
+            except Exception:
+                _LOGGER.exception("%s: cycle listener %r failed", self.who, listener)
         self.notifier.status(
             f"idle after cycle {self.cycles}: {len(report.dock.pulled)} pulled, "
             f"{len(report.steps.uploaded)} uploaded"
             + (f"; held back: {held}" if held else "")
         )
-        self.write_state()
+
+    def status_info(self, activity: str = "idle") -> dict[str, Any]:
+        """Return the agent's part of the MQTT status (``gateway-status/1``)."""
+        report = self.last_report
+        return status_info(
+            self.runtime.buffer,
+            activity=activity,
+            model_version=None if self.model is None else self.model["version"],
+            held_back={} if report is None else report.held_back,
+        )
 
     def state_document(self, activity: str = "idle") -> dict[str, Any]:
-        """Return what ``edge-agent status`` shows about the running agent."""
+        """Return what ``edge-agent status`` shows about this agent."""
         report = self.last_report
         conditions = None if report is None else report.conditions
         return {
-            "schema": STATE_SCHEMA,
             "gateway_id": self.runtime.config.gateway_id,
             "pid": os.getpid(),
             "started_utc": self.started_utc,
@@ -330,26 +329,8 @@ class EdgeAgent:
         }
 
     def write_state(self, activity: str = "idle", *, force: bool = False) -> None:
-        """Write the state file (see the module docstring); never raises."""
-        document = self.state_document(activity)
-        steady = {
-            k: v for k, v in document.items() if k not in ("cycles", "last_cycle_utc")
-        }
-        key = json.dumps(steady, sort_keys=True)
-        now = time.monotonic()
-        last = self._state_written
-        if not force and last and last[0] == key and now - last[1] < STATE_REFRESH_S:
-            return
-        document["updated_utc"] = _utc_now()
-        path = self.runtime.config.workdir / STATE_FILE
-        temporary = path.with_name(f".{STATE_FILE}.{os.getpid()}")
-        try:
-            temporary.write_text(json.dumps(document, indent=2) + "\n")
-            os.replace(temporary, path)
-        except OSError as exc:
-            _LOGGER.warning("%s: state file %s not written: %s", self.who, path, exc)
-            return
-        self._state_written = (key, now)
+        """Write the state file (see :mod:`.state`); never raises."""
+        self.state_file.write(self.state_document(activity), force=force)
 
     def reload(self, config: GatewayConfig) -> list[str]:
         """Take suit pairings and gating rules from ``config``.
@@ -388,23 +369,3 @@ class EdgeAgent:
                 await asyncio.wait_for(stop.wait(), timeout=idle_s)
             except TimeoutError:
                 continue
-
-
-def read_agent_state(workdir: Path) -> dict[str, Any] | None:
-    """Return the state file a running (or stopped) agent left, if any.
-
-    Raises:
-        ValueError: the file is not the agent's JSON (names the file).
-    """
-    path = workdir / STATE_FILE
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(document, dict) or document.get("schema") != STATE_SCHEMA:
-        raise ValueError(f"{path}: expected schema {STATE_SCHEMA!r}")
-    return document

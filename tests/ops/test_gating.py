@@ -19,7 +19,7 @@ from edge_agent.config import (
     SuitIdentity,
 )
 from edge_agent.custody import LogState
-from edge_agent.service.agent import EdgeAgent, read_agent_state
+from edge_agent.service.agent import EdgeAgent
 from edge_agent.service.gating import (
     REASON_ON_BATTERY,
     REASON_SUIT_NOT_CHARGING,
@@ -28,6 +28,7 @@ from edge_agent.service.gating import (
     uplink_target,
 )
 from edge_agent.service.runtime import open_runtime
+from edge_agent.service.state import read_agent_state
 
 pytestmark = pytest.mark.timeout(300)
 

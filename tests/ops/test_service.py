@@ -7,6 +7,7 @@ and plays systemd's side of the socket.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -16,7 +17,10 @@ from pathlib import Path
 
 import pytest
 from ops_helpers import (
+    EDGE_AGENT,
     EVENT_TIMEOUT_S,
+    RIDER,
+    SERIAL,
     NotifyListener,
     SuitProcess,
     free_port,
@@ -27,7 +31,8 @@ from ops_helpers import (
 )
 
 from edge_agent.custody import CustodyBuffer, LogState
-from edge_agent.service.agent import TEST_HANG_ENV, read_agent_state
+from edge_agent.service.agent import TEST_HANG_ENV
+from edge_agent.service.state import read_agent_state
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -87,7 +92,8 @@ def test_run_notifies_ready_pings_watchdog_serves_metrics_and_stops_on_sigterm(
             with urllib.request.urlopen(url, timeout=10) as response:
                 text = response.read().decode()
             assert 'edge_agent_logs_total{step="uploaded"} 1.0' in text
-            assert f"edge_agent_pulled_bytes_total {small_log.stat().st_size}.0" in text
+            pulled = re.search(r"^edge_agent_pulled_bytes_total (\S+)$", text, re.M)
+            assert pulled and float(pulled.group(1)) >= small_log.stat().st_size
             assert 'edge_agent_buffer_logs{state="purged"} 1.0' in text
 
             agent.send_signal(signal.SIGTERM)
@@ -183,3 +189,50 @@ def test_sigterm_during_a_pull_exits_0_and_the_next_run_completes(
     assert record.state is LogState.PURGED
     assert record.log_id == partial.log_id
     assert f"resumed at byte {partial.durable_offset}" in log_file.read_text()
+
+
+def test_pair_and_reload_lets_a_running_agent_pull_a_new_suit(
+    tmp_path: Path, small_log: Path, suit_process: StartSuit
+) -> None:
+    suit = suit_process([small_log])
+    config = write_config(
+        tmp_path / "agent.toml", tmp_path / "gw", suit.transport, paired=False
+    )
+    with NotifyListener.open() as listener:
+        agent = start_agent(config, tmp_path / "agent.log", notify=listener.address)
+        try:
+            listener.wait_for(lambda m: m.startswith("STATUS=idle after cycle"))
+            state = read_agent_state(tmp_path / "gw")
+            assert state is not None
+            assert state["held_back"] == {"pull": "suit not paired to a rider"}
+
+            paired = subprocess.run(
+                [
+                    str(EDGE_AGENT),
+                    "pair",
+                    "--config",
+                    str(config),
+                    "--suit",
+                    SERIAL,
+                    "--rider",
+                    RIDER,
+                    "--user-type",
+                    "private",
+                    "--product",
+                    "lightweight",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=EVENT_TIMEOUT_S,
+            )
+            assert paired.returncode == 0, paired.stderr
+            agent.send_signal(signal.SIGHUP)
+            listener.wait_for(lambda m: "configuration reloaded" in m)
+            listener.wait_for(lambda m: "1 pulled, 1 uploaded" in m)
+            agent.send_signal(signal.SIGTERM)
+            assert _wait_exit(agent) == 0
+        finally:
+            stop_process(agent)
+    with CustodyBuffer.open(tmp_path / "gw" / "buffer") as buffer:
+        (record,) = buffer.logs()
+    assert record.state is LogState.PURGED and record.rider_id == RIDER
