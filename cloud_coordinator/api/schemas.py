@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import Principal
@@ -24,7 +25,20 @@ __all__ = [
     "RiderIn",
     "RiderOut",
     "RiderPage",
+    "json_response",
 ]
+
+
+def json_response(body: BaseModel) -> Response:
+    """Return ``body`` serialised once, as a JSON response.
+
+    FastAPI would otherwise validate a returned model against the route's
+    ``response_model`` again before serialising it; the models here are
+    built from typed catalog rows, so that second pass only costs time (a
+    third of a listing's CPU). The ``response_model`` still documents the
+    route in the OpenAPI.
+    """
+    return Response(content=body.model_dump_json(), media_type="application/json")
 
 
 class ObjectOut(BaseModel):

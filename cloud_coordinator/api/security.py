@@ -43,8 +43,12 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> ApiServices:
-    """Return the services the app was built with."""
+async def get_services(request: Request) -> ApiServices:
+    """Return the services the app was built with.
+
+    Async on purpose: FastAPI runs a plain-function dependency in its thread
+    pool, a hop this one-line lookup does not need.
+    """
     services: ApiServices = request.app.state.services
     return services
 

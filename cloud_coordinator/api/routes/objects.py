@@ -14,10 +14,10 @@ import datetime as dt
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from ...catalog import ObjectFilter, ObjectKind, UserType
-from ..schemas import DownloadLinkOut, ObjectOut, ObjectPage
+from ..schemas import DownloadLinkOut, ObjectOut, ObjectPage, json_response
 from ..security import (
     NOT_FOUND,
     CurrentPrincipal,
@@ -53,7 +53,7 @@ def list_objects(
     time_to: Annotated[dt.datetime | None, Query(alias="to")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
-) -> ObjectPage:
+) -> Response:
     """List raw, analytics and crash objects the caller may see."""
     query = ObjectFilter(
         kind=kind,
@@ -70,22 +70,24 @@ def list_objects(
     page_limit = min(limit or settings.default_page_limit, settings.max_page_limit)
     page = services.catalog.list_objects(query, limit=page_limit, cursor=cursor)
     now = services.clock()
-    return ObjectPage(
-        items=[ObjectOut.of(item, now) for item in page.items],
-        next_cursor=page.next_cursor,
-        limit=page_limit,
+    return json_response(
+        ObjectPage(
+            items=[ObjectOut.of(item, now) for item in page.items],
+            next_cursor=page.next_cursor,
+            limit=page_limit,
+        )
     )
 
 
 @router.get("/objects/{object_id}", response_model=ObjectOut)
 def get_object(
     services: Services, principal: CurrentPrincipal, object_id: ObjectId
-) -> ObjectOut:
+) -> Response:
     """Return one catalogued object."""
     item = services.catalog.get_object(object_id, within=scope_of(principal))
     if item is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return ObjectOut.of(item, services.clock())
+    return json_response(ObjectOut.of(item, services.clock()))
 
 
 @router.get(
