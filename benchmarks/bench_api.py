@@ -508,8 +508,9 @@ def _row(phase: Phase) -> str:
     return (
         f"{phase.name:<9} {phase.rate_rps:>7.0f} {phase.achieved_rps:>7.0f} "
         f"{phase.requests:>8} {phase.errors:>6} {phase.p50_ms:>7.1f} "
-        f"{phase.p90_ms:>7.1f} {phase.p99_ms:>7.1f} {phase.max_ms:>7.1f} {phase.list_p99_ms:>8.1f} "
-        f"{phase.retrieve_p99_ms:>8.1f} {phase.lag_p99_ms:>8.1f}"
+        f"{phase.p90_ms:>7.1f} {phase.p99_ms:>7.1f} {phase.max_ms:>7.1f} "
+        f"{phase.list_p99_ms:>8.1f} {phase.retrieve_p99_ms:>8.1f} "
+        f"{phase.lag_p99_ms:>8.1f}"
     )
 
 
