@@ -112,6 +112,12 @@ class Catalog(Protocol):
     def upsert_rider(self, rider: Rider) -> Rider:
         """Create or update a rider (user type, product, technician).
 
+        The rider's catalogued objects take the new user type (and product,
+        when given) in the same transaction, and their retention dates are
+        recomputed: a rider who becomes professional keeps raw data that
+        was due to expire, one who becomes private gets the usual window
+        counted from each object's first catalogued time.
+
         Raises:
             InvalidRecord: a malformed field.
         """

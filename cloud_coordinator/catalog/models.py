@@ -232,6 +232,29 @@ class CatalogObject:
     updated_at: dt.datetime
     retention_until: dt.datetime | None
 
+    def as_record(self) -> ObjectRecord:
+        """Return the row as the record that would index it again."""
+        return ObjectRecord(
+            bucket=self.bucket,
+            key=self.key,
+            kind=self.kind,
+            object_type=self.object_type,
+            rider_id=self.rider_id,
+            suit_id=self.suit_id,
+            log_id=self.log_id,
+            sha256_hex=self.sha256_hex,
+            size_bytes=self.size_bytes,
+            user_type=self.user_type,
+            product=self.product,
+            log_start=self.log_start,
+            log_end=self.log_end,
+            crash=self.crash,
+            model_version=self.model_version,
+            software_version=self.software_version,
+            sample_count=self.sample_count,
+            created_at=self.created_at,
+        )
+
     def retention_open(self, now: dt.datetime) -> bool:
         """Return whether the object may still be downloaded at ``now``."""
         return self.retention_until is None or now < self.retention_until

@@ -386,9 +386,9 @@ class SqlCatalog(ABC):
     # -- riders ---------------------------------------------------------------
 
     def upsert_rider(self, rider: Rider) -> Rider:
-        """Create or update a rider (user type, product, technician)."""
+        """Create or update a rider, and carry the change to their objects."""
         rider = rider.validated()
-        now = self._dialect.time_in(self._now())
+        now = self._now()
         names = (*RIDER_COLUMNS, "created_at", "updated_at")
         updates = ", ".join(
             f"{column} = excluded.{column}"
@@ -404,11 +404,61 @@ class SqlCatalog(ABC):
                     "user_type": str(rider.user_type),
                     "product": rider.product,
                     "technician_id": rider.technician_id,
-                    "created_at": now,
-                    "updated_at": now,
+                    "created_at": self._dialect.time_in(now),
+                    "updated_at": self._dialect.time_in(now),
                 },
             )
+            changed = self._apply_rider_to_objects(cursor, rider, now)
+        if changed:
+            _LOGGER.info(
+                "%s: rider %s is %s; user type and retention of %d objects updated",
+                self.name,
+                rider.rider_id,
+                rider.user_type.value,
+                changed,
+            )
         return rider
+
+    def _apply_rider_to_objects(
+        self, cursor: DbCursor, rider: Rider, now: dt.datetime
+    ) -> int:
+        """Give a rider's objects their user type, product and retention date."""
+        cursor.execute(
+            f"{_SELECT_OBJECTS} WHERE rider_id = {self._p('rider_id')}"
+            + self._dialect.for_update,
+            {"rider_id": rider.rider_id},
+        )
+        rows = [object_from_row(self._dialect, row) for row in cursor.fetchall()]
+        changed = 0
+        for existing in rows:
+            record = dataclasses.replace(
+                existing.as_record(),
+                user_type=rider.user_type,
+                product=rider.product or existing.product,
+            )
+            retention = self._retention.retention_until(record, existing.created_at)
+            if (
+                record.user_type is existing.user_type
+                and record.product == existing.product
+                and retention == existing.retention_until
+            ):
+                continue
+            cursor.execute(
+                f"UPDATE objects SET user_type = {self._p('user_type')}, "
+                f"product = {self._p('product')}, "
+                f"retention_until = {self._p('retention_until')}, "
+                f"updated_at = {self._p('updated_at')} "
+                f"WHERE object_id = {self._p('object_id')}",
+                {
+                    "user_type": str(rider.user_type),
+                    "product": record.product,
+                    "retention_until": self._dialect.time_in(retention),
+                    "updated_at": self._dialect.time_in(now),
+                    "object_id": existing.object_id,
+                },
+            )
+            changed += 1
+        return changed
 
     def get_rider(self, rider_id: str) -> Rider | None:
         """Return a rider, or None if unknown."""

@@ -449,6 +449,31 @@ class CatalogContract:
                 cursor=catalog.list_riders(technician_id="t1", limit=1).next_cursor,
             )
 
+    def test_rider_type_change_reaches_their_objects(self, catalog: Catalog) -> None:
+        unknown = catalog.upsert_object(make_record(rider="n1", user_type=None)).object
+        crashed = catalog.upsert_object(make_record(rider="n1", crash=True)).object
+        other = catalog.upsert_object(make_record(rider="n2")).object
+        assert unknown.retention_until is not None and crashed.retention_until is None
+
+        catalog.upsert_rider(Rider("n1", UserType.PROFESSIONAL, "extended", "t1"))
+        now_pro = catalog.get_object(unknown.object_id)
+        assert now_pro is not None
+        assert now_pro.user_type is UserType.PROFESSIONAL
+        assert now_pro.product == "extended" and now_pro.retention_until is None
+        assert now_pro.created_at == unknown.created_at
+        assert catalog.get_object(other.object_id) == other
+
+        catalog.upsert_rider(Rider("n1", UserType.PRIVATE))
+        back = catalog.get_object(unknown.object_id)
+        assert back is not None and back.user_type is UserType.PRIVATE
+        assert back.product == "extended"  # None keeps the known product
+        assert back.retention_until == unknown.retention_until
+        still_kept = catalog.get_object(crashed.object_id)
+        assert still_kept is not None and still_kept.retention_until is None
+        assert (
+            catalog.list_objects(ObjectFilter(technician_id="t1"), limit=10).items == []
+        )
+
     # -- lifecycle ----------------------------------------------------------------
 
     def test_ping_and_close(self, catalog: Catalog) -> None:
