@@ -116,20 +116,13 @@ class NotifyListener:
             f"no matching notify message in {timeout_s} s; got {self.messages[-8:]}"
         )
 
-    def quiet_window(
-        self, line: str, window_s: float, timeout_s: float = EVENT_TIMEOUT_S
-    ) -> bool:
-        """Return True once ``window_s`` passes without a message with ``line``."""
-        deadline = time.monotonic() + timeout_s
-        last = time.monotonic()
-        while time.monotonic() < deadline:
-            message = self.receive(0.2)
-            now = time.monotonic()
-            if message is not None and line in message.splitlines():
-                last = now
-            elif now - last >= window_s:
-                return True
-        return False
+    def collect(self, duration_s: float) -> list[str]:
+        """Return the messages received during the next ``duration_s``."""
+        start = len(self.messages)
+        deadline = time.monotonic() + duration_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.receive(remaining)
+        return self.messages[start:]
 
 
 def pings(messages: list[str]) -> int:
