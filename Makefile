@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble kill-test clean
+.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble kill-test flaky-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench-ble: $(VENV)/.dev-installed
 # At least 100 SIGKILLs of the agent at random moments, then the custody checks.
 kill-test: $(VENV)/.dev-installed
 	$(BIN)/python -m tests.stress.killtest --kills 100
+
+# The agent behind stalling, resetting, throttling proxies to SeaweedFS and
+# Mosquitto for three minutes (make test runs the same test for 45 s).
+flaky-test: $(VENV)/.dev-installed
+	FLAKY_NETWORK_S=180 $(BIN)/pytest -q -s tests/agent/test_flaky_network.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
