@@ -25,7 +25,7 @@ from firmware_bridge.logformat import (
 )
 from firmware_bridge.logformat.records import BLOCK_HEADER, CRC_SIZE, HEADER
 
-__all__ = ["LOG_DICTIONARY", "build_log", "log_seeds", "repair_crcs"]
+__all__ = ["LOG_DICTIONARY", "build_log", "gnss_only_log", "log_seeds", "repair_crcs"]
 
 _U32 = struct.Struct("<I")
 _PAYLOAD_LEN_AT = 12  # offset of payload_len inside a block header
@@ -98,6 +98,17 @@ def build_log(
     return stream.getvalue()
 
 
+def gnss_only_log() -> bytes:
+    """Return a valid log holding GNSS fixes and no IMU block at all."""
+    stream = io.BytesIO()
+    with LogWriter(stream, _header(False, 1000.0, 1_000, True)) as writer:
+        fixes = np.zeros(3, dtype=GNSS_DTYPE)
+        fixes["t_us"] = [5_000, 6_000, 7_000]
+        fixes["fix"] = 3
+        writer.write_block(BlockType.GNSS, fixes)
+    return stream.getvalue()
+
+
 def log_seeds() -> dict[str, bytes]:
     """Return a handful of small valid logs covering every block kind."""
     return {
@@ -106,6 +117,7 @@ def log_seeds() -> dict[str, bytes]:
         "imu-mag-40": build_log(40, with_mag=True, seed=1),
         "side-records": build_log(64, events=2, gnss_fixes=3, seed=2),
         "unknown-block": build_log(24, unknown_block=True, seed=3),
+        "gnss-only": gnss_only_log(),
         "no-clock-100hz": build_log(
             48, rate_hz=100.0, clock_valid=False, gnss_fixes=2, seed=4
         ),
