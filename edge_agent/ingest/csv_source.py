@@ -250,6 +250,14 @@ class CsvSource:
         numbers = pc.cast(pc.if_else(valid, text, None), pa.float64())
         return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
 
+    def _triple(self, batch: pa.RecordBatch, kind: str) -> npt.NDArray[np.float64]:
+        """Return the three axes of ``kind`` in SI units, each with its unit."""
+        axes = [
+            self._numbers(batch, f"{kind}_{a}") * self._factors[f"{kind}_{a}"]
+            for a in _AXES
+        ]
+        return np.stack(axes, axis=1)
+
     def _estimate_rate(self, batch: pa.RecordBatch | None) -> float:
         if batch is None or batch.num_rows == 0:
             raise NoSamplesError(self.source, "line 2", "no data rows")
@@ -299,19 +307,19 @@ class CsvSource:
         self._ragged_reported = self._rejected_ragged
         f = self._factors
         time_raw = self._numbers(batch, "time")
-        acc = np.stack([self._numbers(batch, f"acc_{a}") for a in _AXES], axis=1)
-        gyr = np.stack([self._numbers(batch, f"gyr_{a}") for a in _AXES], axis=1)
+        acc = self._triple(batch, "acc")
+        gyr = self._triple(batch, "gyr")
         mag = None
         if self.columns.has_mag:
-            mag = np.stack([self._numbers(batch, f"mag_{a}") for a in _AXES], axis=1)
+            mag = self._triple(batch, "mag")
 
         # A row needs its time, acceleration and angular rate, each a number
         # a sensor can produce (a corrupt 1e300 is no reading).
         ok = np.abs(time_raw * f["time"]) < MAX_ABS_TIME_US
-        ok &= (np.abs(acc * f["acc_x"]) < MAX_ABS_ACC_MPS2).all(axis=1)
-        ok &= (np.abs(gyr * f["gyr_x"]) < MAX_ABS_GYR_RADS).all(axis=1)
+        ok &= (np.abs(acc) < MAX_ABS_ACC_MPS2).all(axis=1)
+        ok &= (np.abs(gyr) < MAX_ABS_GYR_RADS).all(axis=1)
         if mag is not None:
-            ok &= (np.abs(mag * f["mag_x"]) < MAX_ABS_MAG_UT).all(axis=1)
+            ok &= (np.abs(mag) < MAX_ABS_MAG_UT).all(axis=1)
         rejected = len(ok) - int(ok.sum())
         if rejected:
             first_bad = self._rows_read + int(np.argmin(ok)) + 2
@@ -326,9 +334,9 @@ class CsvSource:
         t_us = np.rint(time_raw[ok] * f["time"]).astype(np.int64)
         samples = SampleChunk(
             t_us=t_us,
-            acc_mps2=(acc[ok] * f["acc_x"]).astype(np.float32),
-            gyr_rads=(gyr[ok] * f["gyr_x"]).astype(np.float32),
-            mag_ut=None if mag is None else (mag[ok] * f["mag_x"]).astype(np.float32),
+            acc_mps2=acc[ok].astype(np.float32),
+            gyr_rads=gyr[ok].astype(np.float32),
+            mag_ut=None if mag is None else mag[ok].astype(np.float32),
         )
         fixes = self._fixes(batch, time_raw) if self.columns.has_gnss else None
         return SourceChunk(

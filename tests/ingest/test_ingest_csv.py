@@ -101,6 +101,21 @@ def test_units_declared_in_the_header_need_no_options(tmp_path: Path) -> None:
     assert result.analytics["samples"] == 3000
 
 
+def test_each_axis_gets_its_own_declared_unit(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    rows = [f"{i / 100:.2f},1,1,1,1,1,1" for i in range(300)]
+    header = "t_s,acc_x_g,acc_y_mps2,acc_z_g,gyr_x_rads,gyr_y_dps,gyr_z_rads"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    result = _ingest(path, tmp_path, UnitOptions())
+    with gzip.open(result.csv_path, "rt") as stream:
+        names = stream.readline().strip().split(",")
+        first = dict(zip(names, stream.readline().strip().split(","), strict=True))
+    assert float(first["acc_x_mps2"]) == pytest.approx(9.8066, abs=2e-4)
+    assert float(first["acc_y_mps2"]) == pytest.approx(1.0)
+    assert float(first["gyr_y_rads"]) == pytest.approx(0.01745, abs=1e-5)
+    assert float(first["gyr_z_rads"]) == pytest.approx(1.0)
+
+
 def test_header_and_option_disagreeing_is_an_error(tmp_path: Path) -> None:
     header = "time_ms,acc_x_g,acc_y_g,acc_z_g,Gx,Gy,Gz,lat,lon,alt"
     path = _export(tmp_path / "a.csv", header=header)
