@@ -7,10 +7,10 @@ optionally the workdir, the S3 endpoint and the broker, then checks:
   object ``_edge-agent-probe/{gateway_id}/{uuid}.txt`` can be put, read back
   by HEAD with the right size, and deleted (a store that refuses the delete
   is reported, not failed: gateways often may not delete);
-* **broker** (``--broker HOST:PORT``, or the configuration's MQTT section
-  once the agent reads one): a TCP connection within the timeout, then,
-  with MQTT settings, an MQTT CONNECT with the gateway's TLS files under a
-  separate client id (``{id}-enrol-check``, clean start) so the gateway's
+* **broker** (``--broker HOST:PORT`` writes ``[mqtt] enabled/host/port``;
+  checked whenever ``[mqtt]`` is enabled): a TCP connection within the
+  timeout, then an MQTT CONNECT with the configured TLS files under a
+  separate client id (``{id}-enrol-check``, clean start), so the gateway's
   own session and its queued commands are left alone.
 
 Credentials come from the configuration or the usual environment overrides
@@ -26,11 +26,12 @@ import hashlib
 import socket
 import time
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import ConfigError, GatewayConfig
+from edge_agent.mqtt import MqttConfig
 from edge_agent.upload import (
     BodyChecksum,
     ChecksumMode,
@@ -135,7 +136,7 @@ def _check_tcp(host: str, port: int, timeout_s: float) -> CheckResult:
     return CheckResult(name, True, "TCP connection accepted")
 
 
-def _check_mqtt(mqtt_config: Any, timeout_s: float) -> CheckResult:
+def _check_mqtt(mqtt_config: MqttConfig, timeout_s: float) -> CheckResult:
     """CONNECT with the gateway's TLS settings under a separate client id."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -175,7 +176,10 @@ def _check_mqtt(mqtt_config: Any, timeout_s: float) -> CheckResult:
 
 
 def check_broker(
-    host: str, port: int, mqtt_config: Any = None, timeout_s: float = DEFAULT_TIMEOUT_S
+    host: str,
+    port: int,
+    mqtt_config: MqttConfig | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> list[CheckResult]:
     """Check TCP reachability, then an MQTT CONNECT if ``mqtt_config`` is given.
 
@@ -197,10 +201,6 @@ def _broker_argument(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
-
-
-def _reads_mqtt() -> bool:
-    return any(f.name == "mqtt" for f in fields(GatewayConfig))
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -240,7 +240,7 @@ def _edits(args: argparse.Namespace, new_file: bool) -> dict[tuple[str, ...], An
         if args.store_region:
             store["region"] = args.store_region
         edits[("store",)] = store
-    if args.broker and _reads_mqtt():
+    if args.broker:
         host, port = args.broker
         edits[("mqtt",)] = {"enabled": True, "host": host, "port": port}
     return edits
@@ -256,20 +256,9 @@ def run(args: argparse.Namespace) -> ExitCode:
     print(f"{verb} {args.config}: gateway {config.gateway_id}")
 
     results = [check_object_store(config, args.timeout_s)]
-    mqtt_config = getattr(config, "mqtt", None)
-    broker = args.broker
-    if broker is None and mqtt_config is not None and mqtt_config.enabled:
-        broker = (mqtt_config.host, mqtt_config.port)
-    if broker is not None:
-        if mqtt_config is not None:
-            mqtt_config = replace(mqtt_config, gateway_id=config.gateway_id)
-        host, port = broker
-        results += check_broker(host, port, mqtt_config, args.timeout_s)
-        if not _reads_mqtt():
-            print(
-                "note: this agent has no [mqtt] configuration yet; the broker "
-                "was checked but not written"
-            )
+    if config.mqtt.enabled:
+        mqtt = config.mqtt
+        results += check_broker(mqtt.host, mqtt.port, mqtt, args.timeout_s)
     for result in results:
         print(
             f"  {'PASS' if result.passed else 'FAIL'}  {result.name}: {result.detail}"

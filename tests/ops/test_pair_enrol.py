@@ -256,3 +256,31 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "agent.toml"
     path.write_text(text)
     return path
+
+
+def test_enrol_writes_the_broker_and_checks_an_mqtt_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "agent.toml"
+    # The operator's TLS choice stays; enrol only adds where the broker is.
+    config.write_text(COMMENTED + "\n[mqtt]\ntls = false   # closed test network\n")
+    with run_mosquitto(tmp_path / "broker") as broker:
+        code = main(
+            [
+                "enrol",
+                "--config",
+                str(config),
+                "--gateway-id",
+                "gw-mqtt",
+                "--broker",
+                f"127.0.0.1:{broker.port}",
+            ]
+        )
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    assert f"PASS  broker 127.0.0.1:{broker.port}: TCP connection accepted" in out
+    assert "MQTT session accepted (no TLS, gw-mqtt-enrol-check)" in out
+    loaded = load_config(config)
+    assert loaded.mqtt.enabled and not loaded.mqtt.tls
+    assert (loaded.mqtt.host, loaded.mqtt.port) == ("127.0.0.1", broker.port)
+    assert "tls = false   # closed test network" in config.read_text()
