@@ -40,7 +40,12 @@ CORPUS_DIR = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
 # Fixed so that a failure names a mutant every machine can rebuild.
 SMOKE_SEED = 20_250_614
 # Mutants per target, sized to a few seconds each on a 2-core gateway.
-MUTANTS = {"logformat": 4000, "ble_protocol": 4000, "suitlog": 2000, "pipeline": 300}
+MUTANTS = {
+    "logformat": 10_000,
+    "ble_protocol": 10_000,
+    "suitlog": 3000,
+    "pipeline": 500,
+}
 
 
 def _run_or_report(name: str, label: str, data: bytes) -> None:
