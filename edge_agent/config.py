@@ -101,6 +101,8 @@ class BleConfig:
     """How the gateway reaches suits."""
 
     backend: str = "bluez"
+    # The BlueZ adapter the agent owns (a lock keeps a second agent off it).
+    adapter: str = "hci0"
     # For backend "emulated": the bumble HCI transport of the emulated radio,
     # e.g. "tcp-client:127.0.0.1:PORT" as printed by `firmware-bridge emulate`.
     hci_transport: str = ""

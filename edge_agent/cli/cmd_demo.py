@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     dock = result.cycle.dock
     print(
+        "Paired with the suit (LE Secure Connections, bonded); "
+        f"{len(result.receipted_on_suit)} releases carried an upload receipt."
+    )
+    print(
         f"Pulled {len(dock.pulled)} logs ({dock.bytes_pulled / 1e6:.1f} MB) over the "
         f"emulated BLE link; {dock.bytes_resent} bytes sent twice."
     )

@@ -265,6 +265,6 @@ def run(args: argparse.Namespace) -> ExitCode:
         )
     if all(result.passed for result in results):
         return ExitCode.OK
-    # A broker check failure has no code of its own yet; 5 means "an uplink
-    # service is unreachable" for both.
-    return ExitCode.STORE_UNAVAILABLE
+    if not results[0].passed:
+        return ExitCode.STORE_UNAVAILABLE
+    return ExitCode.BROKER_UNAVAILABLE

@@ -29,6 +29,7 @@ from edge_agent.service.dock import BleBackends
 from edge_agent.service.metrics import AgentMetrics
 from edge_agent.service.runtime import AgentRuntime, open_runtime
 from edge_agent.service.systemd import Liveness, SystemdNotifier, async_run_watchdog
+from edge_agent.transfer import AdapterBusyError, AdapterLock
 
 from .exit_codes import ExitCode
 
@@ -78,7 +79,17 @@ async def _async_main(args: argparse.Namespace) -> ExitCode:
     stop = asyncio.Event()
     radio: Any = None
     backends = BleBackends()
-    if config.ble.backend == "emulated":
+    emulated = config.ble.backend == "emulated"
+    lock = AdapterLock(
+        config.ble.hci_transport if emulated else config.ble.adapter,
+        fallback_dir=config.workdir / "run",
+    )
+    try:
+        lock.acquire()
+    except AdapterBusyError as exc:
+        _LOGGER.error("%s: %s", who, exc)
+        return ExitCode.ADAPTER_BUSY
+    if emulated:
         from firmware_bridge.ble.bleak_bumble import GatewayRadio
 
         radio = await GatewayRadio.async_open_hci(config.ble.hci_transport)
@@ -112,7 +123,7 @@ async def _async_main(args: argparse.Namespace) -> ExitCode:
         loop.add_signal_handler(sig, on_signal, sig.name)
     loop.add_signal_handler(signal.SIGHUP, on_reload)
     try:
-        runtime = open_runtime(config)
+        runtime = open_runtime(config, on_upload_part=lambda *_: liveness.beat())
         metrics = _start_metrics(config, runtime)
         agent = EdgeAgent(
             runtime,
@@ -122,6 +133,10 @@ async def _async_main(args: argparse.Namespace) -> ExitCode:
             notifier=notifier,
             test_hang=os.environ.get(TEST_HANG_ENV) or None,
         )
+        mqtt = runtime.mqtt
+        if mqtt is not None:
+            status_of = agent.status_info
+            agent.cycle_listeners.append(lambda _: mqtt.update_status(status_of()))
         watchdog = asyncio.create_task(async_run_watchdog(notifier, liveness, stop))
         _LOGGER.info("%s: agent started", who)
         notifier.ready(f"{who}: started")
@@ -145,6 +160,7 @@ async def _async_main(args: argparse.Namespace) -> ExitCode:
             runtime.close()
         if radio is not None:
             await radio.async_close()
+        lock.release()
         notifier.close()
 
 

@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     STORE_UNAVAILABLE = 5
     SUIT_UNAVAILABLE = 6
     MODEL_ERROR = 7
+    BROKER_UNAVAILABLE = 8
+    ADAPTER_BUSY = 9
     INTERRUPTED = 130
 
 
@@ -34,6 +36,8 @@ EXIT_CODE_HELP = {
     ExitCode.STORE_UNAVAILABLE: "object store unreachable; data stays buffered",
     ExitCode.SUIT_UNAVAILABLE: "no suit found or the BLE link failed",
     ExitCode.MODEL_ERROR: "the crash model could not be loaded or verified",
+    ExitCode.BROKER_UNAVAILABLE: "MQTT broker unreachable or refused the gateway",
+    ExitCode.ADAPTER_BUSY: "another agent owns the Bluetooth adapter",
     ExitCode.INTERRUPTED: "stopped by a signal; every log is resumable",
 }
 

@@ -1,7 +1,8 @@
 """``edge-agent demo``: the main job end to end on the embedded default.
 
 An emulated suit (a bumble GATT server on an in-process link) holding two
-synthesised logs, one with a crash, docks. The agent finds it through bleak
+synthesised logs, one with a crash, is paired (LE Secure Connections, bonded)
+and docks. The agent finds it through bleak
 (with a bleak backend on a bumble controller on the same link), pulls both
 logs into its custody buffer, processes them, uploads into a local-directory
 store, and tells the suit it may erase them. Nothing leaves the process.
@@ -15,8 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_agent.config import BleConfig, GatewayConfig, StoreConfig, SuitIdentity
+from edge_agent.config import (
+    BleConfig,
+    GatewayConfig,
+    GatingConfig,
+    StoreConfig,
+    SuitIdentity,
+)
 from edge_agent.custody import LogRecord
+from edge_agent.transfer import BondStore, async_find_suits, async_pair_suit
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
 from firmware_bridge.synth import RideSpec, truth_path, write_ride
@@ -34,6 +42,8 @@ _LOGGER = logging.getLogger(__name__)
 DEMO_SERIAL = "SUIT-DEMO-01"
 DEMO_RIDER = "rider-demo"
 DEMO_GATEWAY = "gw-demo"
+# Scan time to find the suit in pairing mode.
+PAIRING_SCAN_S = 1.0
 # Two short rides at 400 Hz (about 3 MB each): enough riding for turns,
 # leans and a crash, small enough that the emulated BLE pull takes seconds.
 DEMO_RIDES = (
@@ -69,6 +79,7 @@ class DemoResult:
     records: list[LogRecord]
     truths: dict[str, dict[str, Any]]
     erased_on_suit: list[str]
+    receipted_on_suit: list[str]
     cycle: CycleReport
 
 
@@ -86,6 +97,26 @@ def _synthesise(suit_dir: Path) -> tuple[list[Path], dict[str, dict[str, Any]]]:
     return paths, truths
 
 
+async def _async_pair(suit: EmulatedSuit, radio: GatewayRadio, workdir: Path) -> None:
+    """Bond the gateway with the suit, as `edge-agent pair` does with a rider.
+
+    The rider holds the suit's button (pairing mode) and the operator types
+    the passkey the suit shows; here the radio reads it from the suit. The
+    suit is new every run, so an older bond in the workdir is dropped first.
+    """
+    bonds = BondStore.for_workdir(workdir)
+    bonds.remove(DEMO_SERIAL)
+    suit.enter_pairing_mode()
+
+    async def passkey(_address: str) -> int | None:
+        return await suit.async_read_passkey()
+
+    radio.passkey_provider = passkey
+    (device,) = await async_find_suits(PAIRING_SCAN_S, radio.scanner_backend)
+    await async_pair_suit(device, radio.client_backend, bonds)
+    suit.end_pairing_mode()
+
+
 def demo_config(workdir: Path) -> GatewayConfig:
     """Return the gateway configuration of the demo (emulated BLE, local store)."""
     return GatewayConfig(
@@ -93,6 +124,8 @@ def demo_config(workdir: Path) -> GatewayConfig:
         workdir=workdir,
         store=StoreConfig(kind="local", root="store"),
         ble=BleConfig(backend="emulated", scan_timeout_s=1.0),
+        # A demo on a laptop running on battery still uploads.
+        gating=GatingConfig(upload_requires_external_power=False),
         suits={DEMO_SERIAL: SuitIdentity(DEMO_SERIAL, DEMO_RIDER)},
     )
 
@@ -104,11 +137,14 @@ async def async_run_demo(workdir: Path, progress: Progress = SILENT) -> DemoResu
     config = demo_config(workdir)
 
     air = VirtualAir()
-    suit = EmulatedSuit(DEMO_SERIAL, paths, battery_pct=64, charging=True)
+    suit = EmulatedSuit(
+        DEMO_SERIAL, paths, battery_pct=64, charging=True, require_bond=True
+    )
     await suit.async_start(air)
     radio = await GatewayRadio.async_create(air)
     runtime = open_runtime(config)
     try:
+        await _async_pair(suit, radio, workdir)
         agent = EdgeAgent(
             runtime,
             BleBackends(radio.scanner_backend, radio.client_backend),
@@ -126,5 +162,6 @@ async def async_run_demo(workdir: Path, progress: Progress = SILENT) -> DemoResu
         records=records,
         truths=truths,
         erased_on_suit=sorted(suit.erased_log_ids),
+        receipted_on_suit=sorted(suit.release_receipts),
         cycle=cycle,
     )

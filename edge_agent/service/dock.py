@@ -31,14 +31,18 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import BaseBleakScanner
 
-from edge_agent.custody import CustodyError, LogState
+from edge_agent.custody import BufferFullError, CustodyError, LogRecord, LogState
 from edge_agent.transfer import (
+    BondStore,
     ReleaseRefusedError,
     SuitLogEntry,
+    SuitNotBondedError,
     SuitSession,
     TransferError,
+    UploadReceipt,
     async_find_suits,
 )
+from firmware_bridge.ble.protocol import ResultCode
 
 from .gating import pull_gate
 from .progress import SILENT, Progress
@@ -60,6 +64,8 @@ _HELD_STATES = frozenset(
         LogState.PURGED,
     }
 )
+# States in which the suit has been told it may erase the log.
+_RELEASED_STATES = frozenset({LogState.RELEASED, LogState.PURGED})
 
 
 @dataclass(frozen=True)
@@ -116,16 +122,19 @@ async def async_scan(runtime: AgentRuntime, backends: BleBackends) -> list[BLEDe
     return await async_find_suits(runtime.config.ble.scan_timeout_s, backends.scanner)
 
 
-async def _async_release(
-    session: SuitSession, runtime: AgentRuntime, report: DockReport
+async def _async_release_one(
+    session: SuitSession, runtime: AgentRuntime, record: LogRecord, report: DockReport
 ) -> None:
-    buffer = runtime.buffer
-    for record in buffer.logs([LogState.UPLOADED]):
-        if record.source != "ble" or record.suit_serial != session.serial:
-            continue
-        try:
-            await session.async_release(record.log_id, record.sha256_hex)
-        except ReleaseRefusedError as exc:
+    """Tell the suit it may erase one committed log, with the upload's receipt."""
+    receipt = (
+        UploadReceipt(record.object_keys, record.output_sha256)
+        if session.bond is not None
+        else None
+    )
+    try:
+        await session.async_release(record.log_id, record.sha256_hex, receipt=receipt)
+    except ReleaseRefusedError as exc:
+        if exc.result != ResultCode.UNKNOWN_LOG:
             report.errors[record.log_id] = str(exc)
             _LOGGER.error(
                 "suit %s: log %s: release refused: %s",
@@ -133,10 +142,24 @@ async def _async_release(
                 record.log_id,
                 exc,
             )
-            continue
-        buffer.mark_released(record.log_id)
-        report.released.append(record.log_id)
-        _LOGGER.info("suit %s: log %s released", session.serial, record.log_id)
+            return
+        # The suit erased it already: a release whose reply was lost (the
+        # agent stopped between the suit's erase and our commit).
+        _LOGGER.info(
+            "suit %s: log %s already erased on the suit", session.serial, record.log_id
+        )
+    if record.state is LogState.UPLOADED:
+        runtime.buffer.mark_released(record.log_id)
+    report.released.append(record.log_id)
+    _LOGGER.info("suit %s: log %s released", session.serial, record.log_id)
+
+
+async def _async_release(
+    session: SuitSession, runtime: AgentRuntime, report: DockReport
+) -> None:
+    for record in runtime.buffer.logs([LogState.UPLOADED]):
+        if record.source == "ble" and record.suit_serial == session.serial:
+            await _async_release_one(session, runtime, record, report)
 
 
 def _needs_pull(runtime: AgentRuntime, entry: SuitLogEntry) -> bool:
@@ -153,7 +176,14 @@ async def _async_pull_new(
     stop: asyncio.Event | None,
 ) -> None:
     serial = session.serial
-    entries = [e for e in await session.async_list_logs() if _needs_pull(runtime, e)]
+    listed = await session.async_list_logs()
+    # A log the suit still lists although we released it: the suit lost the
+    # erase (power cut before its flash write). Release it again.
+    for entry in listed:
+        record = runtime.buffer.find(entry.log_id)
+        if record is not None and record.state in _RELEASED_STATES:
+            await _async_release_one(session, runtime, record, report)
+    entries = [e for e in listed if _needs_pull(runtime, e)]
     for number, entry in enumerate(entries, start=1):
         who = f"suit {serial}: log {entry.log_id}"
         if stop is not None and stop.is_set():
@@ -169,6 +199,10 @@ async def _async_pull_new(
                     session.async_pull(entry, runtime.buffer, progress=task.set_done),
                     stop,
                 )
+            except BufferFullError as exc:
+                # The buffer logged why; the suit keeps the log until room returns.
+                report.held_back[entry.log_id] = exc.reason
+                continue
             except CustodyError as exc:
                 report.errors[entry.log_id] = str(exc)
                 _LOGGER.error("%s: not pulled: %s", who, exc)
@@ -227,6 +261,7 @@ async def async_dock(
     """
     report = DockReport()
     config = runtime.config
+    bonds = BondStore.for_workdir(config.workdir)
     for device in devices:
         label = device.name or device.address
         if stop is not None and stop.is_set():
@@ -237,6 +272,7 @@ async def async_dock(
                 device,
                 backend=backends.client,
                 connect_attempts=config.ble.connect_attempts,
+                bond_store=bonds,
             ) as session:
                 serial = session.serial
                 report.suits_seen.append(serial)
@@ -265,6 +301,11 @@ async def async_dock(
                 await _async_pull_new(
                     session, runtime, identity.rider_id, progress, report, stop
                 )
+        except SuitNotBondedError as exc:
+            report.held_back[label] = (
+                "suit not bonded to this gateway (edge-agent pair)"
+            )
+            _LOGGER.warning("suit %s: %s", label, exc)
         except TransferError as exc:
             report.errors[label] = str(exc)
             _LOGGER.error("suit %s: dock pass failed: %s", label, exc)

@@ -8,6 +8,7 @@ cannot drift apart.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from edge_agent.upload import (
     ChecksumMode,
     LocalDirStore,
     ObjectLayout,
+    ObjectRef,
     ObjectStore,
     S3Store,
     Uploader,
@@ -73,13 +75,18 @@ class AgentRuntime:
 
 
 def open_runtime(
-    config: GatewayConfig, *, detector: CrashDetector | None = None
+    config: GatewayConfig,
+    *,
+    detector: CrashDetector | None = None,
+    on_upload_part: Callable[[ObjectRef, int, int], None] | None = None,
 ) -> AgentRuntime:
     """Open the buffer, store and uploader of ``config``.
 
     Args:
         config: the gateway configuration.
         detector: a crash detector already loaded; the shipped model when None.
+        on_upload_part: called after each multipart part is stored (the
+            service feeds its watchdog with it).
 
     Raises:
         CrashModelError: the shipped model is missing or fails verification.
@@ -115,6 +122,7 @@ def open_runtime(
                 part_size_bytes=config.store.part_size_bytes,
                 checksum_mode=ChecksumMode(config.store.checksum_mode),
             ),
+            on_part_done=on_upload_part,
         )
         detector = detector or CrashDetector.shipped()
         mqtt = _start_mqtt(config, buffer_root)

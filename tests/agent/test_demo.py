@@ -18,6 +18,8 @@ async def test_demo_pulls_processes_uploads_and_releases(tmp_path: Path) -> None
 
     assert len(result.records) == 2
     assert sorted(result.erased_on_suit) == sorted(r.log_id for r in result.records)
+    # The suit required a bond and erased each log only against a receipt.
+    assert result.receipted_on_suit == result.erased_on_suit
     crash_logs = []
     for record in result.records:
         assert record.state in (LogState.RELEASED, LogState.PURGED)
