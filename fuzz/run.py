@@ -43,7 +43,7 @@ from pathlib import Path
 from fuzz import LAUNCHER_ENV, SUPPRESS_ENV
 from fuzz.linecov import line_coverage
 from fuzz.targets import TARGET_NAMES, FuzzTarget, load_target
-from fuzz.targets._common import strict_logging
+from fuzz.targets._common import remove_scratch_dirs, strict_logging
 
 __all__ = ["EXIT_FINDING", "EXIT_FUZZER_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -194,7 +194,9 @@ def _run_logged(
         for text in process.stdout:
             sys.stdout.write(text)
             log.write(text)
-        return process.wait()
+        code = process.wait()
+    remove_scratch_dirs(name, process.pid)
+    return code
 
 
 def parse_output(text: str, summary: RunSummary) -> None:

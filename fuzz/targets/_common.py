@@ -7,12 +7,16 @@ libFuzzer records any exception that escapes ``one_input`` as a crash.
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import os
+import shutil
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from fuzz import SUPPRESS_ENV
 
@@ -22,6 +26,8 @@ __all__ = [
     "KnownFinding",
     "StrictFormatHandler",
     "raised_in",
+    "remove_scratch_dirs",
+    "scratch_dir",
     "strict_logging",
     "suppressed",
 ]
@@ -112,3 +118,33 @@ class BoundedReadStream(io.BytesIO):
             )
         self.largest_read_bytes = max(self.largest_read_bytes, size)
         return super().read(size)
+
+
+_scratch_dirs: dict[str, Path] = {}
+
+
+def _scratch_parent() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() else Path(tempfile.gettempdir())
+
+
+def scratch_dir(target: str) -> Path:
+    """Return this process's scratch folder for ``target``, made once.
+
+    It sits in ``/dev/shm`` where that exists (inputs are written to a file
+    for every execution) and is named ``fuzz-TARGET-PID-*``: libFuzzer ends
+    the process without running ``atexit`` after a finding, so ``fuzz.run``
+    removes the folder of the process it ran (``remove_scratch_dirs``).
+    """
+    if target not in _scratch_dirs:
+        prefix = f"fuzz-{target}-{os.getpid()}-"
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=_scratch_parent()))
+        atexit.register(shutil.rmtree, path, True)
+        _scratch_dirs[target] = path
+    return _scratch_dirs[target]
+
+
+def remove_scratch_dirs(target: str, pid: int) -> None:
+    """Remove the scratch folders that process ``pid`` made for ``target``."""
+    for path in _scratch_parent().glob(f"fuzz-{target}-{pid}-*"):
+        shutil.rmtree(path, ignore_errors=True)

@@ -14,17 +14,19 @@ Time and memory are bounded by libFuzzer's -timeout and -rss_limit_mb.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import shutil
-import tempfile
-from pathlib import Path
 
 from edge_agent.processing import suitlog
 from edge_agent.processing.errors import BadInputError
 from edge_agent.processing.pipeline import ProcessOptions, process_log
 
-from ._common import ContractViolation, KnownFinding, raised_in, suppressed
+from ._common import (
+    ContractViolation,
+    KnownFinding,
+    raised_in,
+    scratch_dir,
+    suppressed,
+)
 from ._logs import LOG_DICTIONARY, build_log, log_seeds, repair_crcs
 
 __all__ = ["DICTIONARY", "KNOWN_FINDINGS", "MAX_LEN", "one_input", "seeds"]
@@ -50,22 +52,9 @@ KNOWN_FINDINGS: dict[str, KnownFinding] = {
     ),
 }
 
-_scratch_dir: Path | None = None
-
-
-def _scratch() -> Path:
-    """Return the per-process scratch folder, creating it once."""
-    global _scratch_dir
-    if _scratch_dir is None:
-        shm = Path("/dev/shm")
-        parent = str(shm) if shm.is_dir() else None
-        _scratch_dir = Path(tempfile.mkdtemp(prefix="fuzz-pipeline-", dir=parent))
-        atexit.register(shutil.rmtree, _scratch_dir, True)
-    return _scratch_dir
-
 
 def _one(data: bytes) -> None:
-    scratch = _scratch()
+    scratch = scratch_dir("pipeline")
     path = scratch / "input.bin"
     out_dir = scratch / "out"
     path.write_bytes(data)

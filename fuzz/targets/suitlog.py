@@ -16,10 +16,7 @@ emits strictly increasing times.
 
 from __future__ import annotations
 
-import atexit
 import io
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +33,7 @@ from edge_agent.processing.samples import SampleChunk, SourceChunk
 from edge_agent.processing.suitlog import SuitLogSource, is_suit_log
 from firmware_bridge.logformat import BlockType, LogFormatError, LogReader, read_log
 
-from ._common import ContractViolation
+from ._common import ContractViolation, scratch_dir
 from ._logs import LOG_DICTIONARY, build_log, log_seeds, repair_crcs
 
 __all__ = ["DICTIONARY", "MAX_LEN", "one_input", "seeds"]
@@ -51,18 +48,10 @@ DICTIONARY = LOG_DICTIONARY
 GROUP_SAMPLES = 256
 suitlog.GROUP_SAMPLES = GROUP_SAMPLES
 
-_scratch_dir: Path | None = None
-
 
 def _scratch_file() -> Path:
-    """Return the per-process scratch path, creating its folder once."""
-    global _scratch_dir
-    if _scratch_dir is None:
-        shm = Path("/dev/shm")
-        parent = str(shm) if shm.is_dir() else None
-        _scratch_dir = Path(tempfile.mkdtemp(prefix="fuzz-suitlog-", dir=parent))
-        atexit.register(shutil.rmtree, _scratch_dir, True)
-    return _scratch_dir / "input.bin"
+    """Return the per-process path inputs are written to."""
+    return scratch_dir("suitlog") / "input.bin"
 
 
 def _decoder_view(data: bytes) -> tuple[int, LogFormatError | None]:
