@@ -27,6 +27,7 @@ from firmware_bridge.ble.protocol import (
 from firmware_bridge.logformat import CrcMismatchError, LogFormatError
 from fuzz import SUPPRESS_ENV
 from fuzz.mutate import mutants
+from fuzz.summary import RunSummary, parse_output
 from fuzz.targets import TARGET_NAMES, load_target
 from fuzz.targets import ble_protocol as ble_harness
 from fuzz.targets import logformat as logformat_harness
@@ -245,3 +246,26 @@ def test_suppression_lets_only_named_known_findings_pass(
     monkeypatch.setenv(SUPPRESS_ENV, "no-such-finding")
     with pytest.raises(ValueError, match="no such known finding"):
         suppressed(caught(utc_text), known)
+
+
+def test_parse_output_reads_libfuzzer_figures() -> None:
+    text = "\n".join(
+        [
+            "#8\tINITED cov: 37 ft: 60 corp: 5/2976b exec/s: 0 rss: 54Mb",
+            "#273439\tDONE   cov: 57 ft: 131 corp: 34/11197b lim: 3222 "
+            "exec/s: 13020 rss: 54Mb",
+            "Done 273439 runs in 21 second(s)",
+            "stat::number_of_executed_units: 273439",
+            "stat::average_exec_per_sec:     13020",
+            "stat::new_units_added:          210",
+            "stat::slowest_unit_time_sec:    0",
+            "stat::peak_rss_mb:              54",
+        ]
+    )
+    summary = RunSummary("logformat", 20, "2026-12-04T16:00:00+00:00")
+    parse_output(text, summary)
+    assert (summary.executions, summary.execs_per_second) == (273_439, 13_020)
+    assert (summary.coverage_edges, summary.features) == (57, 131)
+    assert (summary.corpus_units, summary.corpus_size) == (34, "11197b")
+    assert (summary.new_units_added, summary.peak_rss_mb) == (210, 54)
+    assert "273439 executions, 13020 exec/s, cov 57" in summary.line()
