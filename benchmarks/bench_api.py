@@ -17,9 +17,10 @@ What it does, every step bounded in count and time:
    in a local-directory store, with their true SHA-256 in the catalog.
 2. Starts ``cloud-coordinator api`` (uvicorn, ``--workers``) on an
    ephemeral loopback port over that catalog and store.
-3. Drives ``--users`` simulated riders, each with its own rider token,
-   each sending ``--user-rps`` requests per second on a fixed schedule
-   (open loop: a slow answer does not delay the next request), half a
+3. Drives ``--users`` simulated riders, each with its own rider token and
+   connection, each sending ``--user-rps`` requests per second on a fixed
+   schedule (a request due while the user's previous one still runs
+   leaves late; the lateness is reported as lag), half a
    listing of their objects (``GET /api/v1/objects``), half a retrieval of
    one log's analytics (``GET /api/v1/logs/{id}/analytics``), for
    ``--duration-s`` after a warm-up, and reports latency percentiles.
@@ -49,6 +50,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -93,6 +95,8 @@ MAX_ERROR_SHARE = 0.001
 SERVER_START_TIMEOUT_S = 120.0
 SERVER_STOP_TIMEOUT_S = 30.0
 WARMUP_S = 10.0
+# A phase ends this long after its schedule even if requests are still due.
+PHASE_GRACE_S = 15.0
 # Analytics documents stored per simulated user (the rest are catalog rows).
 DOCS_PER_USER = 4
 CRASH_SHARE = 0.01
@@ -106,6 +110,30 @@ PG_SETTINGS = {"shared_buffers": "512MB", "maintenance_work_mem": "256MB"}
 
 def _rider_id(index: int) -> str:
     return f"rider-{index:05d}"
+
+
+def _tree_cpu_s(root: int) -> float:
+    """Return the CPU seconds used so far by a process and its children.
+
+    Children by parent id, not process group: PostgreSQL backends each start
+    their own session.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if stat.parent.name == str(root) or int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _free_port() -> int:
@@ -354,6 +382,10 @@ class Phase:
     retrieve_p99_ms: float = 0.0
     lag_p99_ms: float = 0.0
     achieved_rps: float = 0.0
+    # CPU per request: API server, PostgreSQL, this load generator.
+    api_cpu_ms: float = 0.0
+    db_cpu_ms: float = 0.0
+    client_cpu_ms: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -371,9 +403,26 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+@dataclass
+class User:
+    """One simulated rider: its own connection, token and stored logs."""
+
+    client: httpx.AsyncClient
+    token: str
+    logs: list[str]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Processes (with their children) whose CPU time a phase accounts for."""
+
+    api: int
+    database: int
+
+
 async def run_phase(
-    client: httpx.AsyncClient,
-    users: list[tuple[str, list[str]]],
+    users: list[User],
+    groups: Groups,
     name: str,
     user_rps: float,
     duration_s: float,
@@ -385,62 +434,75 @@ async def run_phase(
     latencies: dict[str, list[float]] = {"list": [], "retrieve": []}
     lags: list[float] = []
     errors = 0
-    in_flight: set[asyncio.Task[None]] = set()
     per_user = max(1, int(duration_s * user_rps))
     start = loop.time() + 0.5
 
-    async def one(
-        kind: str, path: str, params: dict[str, str], token: str, due: float
-    ) -> None:
+    async def one(user: User, kind: str, path: str, params: dict[str, str]) -> None:
         nonlocal errors
         sent = loop.time()
-        lags.append(max(0.0, sent - due) * 1000)
         try:
-            response = await asyncio.wait_for(
-                client.get(path, params=params, headers={"Authorization": token}),
-                timeout=REQUEST_TIMEOUT_S,
+            response = await user.client.get(
+                path, params=params, headers={"Authorization": user.token}
             )
             ok = response.status_code == 200
-        except (httpx.HTTPError, TimeoutError):
+        except httpx.HTTPError:
             ok = False
         if ok:
             latencies[kind].append((loop.time() - sent) * 1000)
         else:
             errors += 1
 
-    async def user(token: str, logs: list[str], offset: float, user_seed: int) -> None:
+    async def drive_user(user: User, offset: float, user_seed: int) -> None:
+        # A user has one connection, so its requests go one at a time: a
+        # request due while the previous one is still running leaves late,
+        # and that lateness is reported as lag.
         local = random.Random(user_seed)
         for k in range(per_user):
             due = start + offset + k / user_rps
             await asyncio.sleep(max(0.0, due - loop.time()))
-            if local.random() < 0.5 or not logs:
+            lags.append(max(0.0, loop.time() - due) * 1000)
+            if local.random() < 0.5 or not user.logs:
                 params = {"limit": "20"}
                 if local.random() < 0.5:
                     params["kind"] = "analytics"
-                request = one("list", "/api/v1/objects", params, token, due)
+                await one(user, "list", "/api/v1/objects", params)
             else:
-                path = f"/api/v1/logs/{local.choice(logs)}/analytics"
-                request = one("retrieve", path, {}, token, due)
-            task = asyncio.create_task(request)
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+                path = f"/api/v1/logs/{local.choice(user.logs)}/analytics"
+                await one(user, "retrieve", path, {})
 
     began = time.monotonic()
-    await asyncio.gather(
-        *(
-            user(token, logs, rng.random() / user_rps, seed * 100_003 + index)
-            for index, (token, logs) in enumerate(users)
-        )
+    cpu_before = (
+        _tree_cpu_s(groups.api),
+        _tree_cpu_s(groups.database),
+        _own_cpu_s(),
     )
-    if in_flight:
-        await asyncio.wait(in_flight, timeout=REQUEST_TIMEOUT_S + 1)
+    drivers = [
+        asyncio.create_task(
+            drive_user(user, rng.random() / user_rps, seed * 100_003 + index)
+        )
+        for index, user in enumerate(users)
+    ]
+    # Bound the phase even if the host is too slow to keep the schedule.
+    _done, late = await asyncio.wait(drivers, timeout=duration_s + PHASE_GRACE_S)
+    for task in late:
+        task.cancel()
     elapsed_s = time.monotonic() - began
+    cpu_after = (
+        _tree_cpu_s(groups.api),
+        _tree_cpu_s(groups.database),
+        _own_cpu_s(),
+    )
     every = latencies["list"] + latencies["retrieve"]
+    missed = len(late)
+    per_request = [
+        1000 * (after - before) / max(1, len(every) + errors)
+        for before, after in zip(cpu_before, cpu_after, strict=True)
+    ]
     return Phase(
         name=name,
         rate_rps=len(users) * user_rps,
         requests=len(every) + errors,
-        errors=errors,
+        errors=errors + missed,
         p50_ms=_percentile(every, 0.50),
         p90_ms=_percentile(every, 0.90),
         p99_ms=_percentile(every, 0.99),
@@ -449,31 +511,35 @@ async def run_phase(
         retrieve_p99_ms=_percentile(latencies["retrieve"], 0.99),
         lag_p99_ms=_percentile(lags, 0.99),
         achieved_rps=(len(every) + errors) / elapsed_s,
+        api_cpu_ms=per_request[0],
+        db_cpu_ms=per_request[1],
+        client_cpu_ms=per_request[2],
     )
 
 
 async def drive(
-    args: argparse.Namespace, base: str, secret: Path, data: Dataset
+    args: argparse.Namespace, base: str, secret: Path, data: Dataset, groups: Groups
 ) -> list[Phase]:
     """Run the warm-up, the target phase and the rate steps."""
     issuer = TokenIssuer(TokenSettings(), secret.read_bytes().strip())
+    # One client and connection per user, as real riders' apps have: one
+    # shared pool of 250 connections costs the client far more CPU.
+    one_connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     users = [
-        (
-            f"Bearer {issuer.mint(_rider_id(index), 'rider', 3600)}",
-            data.logs_by_user.get(index, []),
+        User(
+            client=httpx.AsyncClient(
+                base_url=base, limits=one_connection, timeout=REQUEST_TIMEOUT_S
+            ),
+            token=f"Bearer {issuer.mint(_rider_id(index), 'rider', 3600)}",
+            logs=data.logs_by_user.get(index, []),
         )
         for index in range(args.users)
     ]
-    limits = httpx.Limits(
-        max_connections=args.users, max_keepalive_connections=args.users
-    )
     phases: list[Phase] = []
-    async with httpx.AsyncClient(
-        base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_S
-    ) as client:
-        await run_phase(client, users, "warm-up", args.user_rps, WARMUP_S, args.seed)
+    try:
+        await run_phase(users, groups, "warm-up", args.user_rps, WARMUP_S, args.seed)
         target = await run_phase(
-            client, users, "target", args.user_rps, args.duration_s, args.seed + 1
+            users, groups, "target", args.user_rps, args.duration_s, args.seed + 1
         )
         phases.append(target)
         print(_row(target), flush=True)
@@ -481,8 +547,8 @@ async def drive(
         for step in range(args.max_steps):
             user_rps *= args.step_factor
             phase = await run_phase(
-                client,
                 users,
+                groups,
                 f"step {step + 1}",
                 user_rps,
                 args.step_duration_s,
@@ -492,6 +558,8 @@ async def drive(
             print(_row(phase), flush=True)
             if not phase.passed or phase.lag_p99_ms > MAX_LAG_P99_MS:
                 break
+    finally:
+        await asyncio.gather(*(user.client.aclose() for user in users))
     return phases
 
 
@@ -500,7 +568,8 @@ async def drive(
 _HEADER = (
     f"{'phase':<9} {'rate/s':>7} {'done/s':>7} {'requests':>8} {'errors':>6} "
     f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-    f"{'list p99':>8} {'get p99':>8} {'lag p99':>8}"
+    f"{'list p99':>8} {'get p99':>8} {'lag p99':>8} "
+    f"{'CPU ms/request: api':>19} {'db':>5} {'client':>6}"
 )
 
 
@@ -510,7 +579,8 @@ def _row(phase: Phase) -> str:
         f"{phase.requests:>8} {phase.errors:>6} {phase.p50_ms:>7.1f} "
         f"{phase.p90_ms:>7.1f} {phase.p99_ms:>7.1f} {phase.max_ms:>7.1f} "
         f"{phase.list_p99_ms:>8.1f} {phase.retrieve_p99_ms:>8.1f} "
-        f"{phase.lag_p99_ms:>8.1f}"
+        f"{phase.lag_p99_ms:>8.1f} {phase.api_cpu_ms:>19.2f} "
+        f"{phase.db_cpu_ms:>5.2f} {phase.client_cpu_ms:>6.2f}"
     )
 
 
@@ -574,6 +644,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    # Let SIGTERM unwind like Ctrl-C, so the server and cluster are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if (
         not 1 <= args.users <= args.riders
         or args.max_steps > 20
@@ -599,7 +671,8 @@ def main() -> int:
                 flush=True,
             )
             print(_HEADER, flush=True)
-            phases = asyncio.run(drive(args, base, secret, data))
+            groups = Groups(api=process.pid, database=server.pid)
+            phases = asyncio.run(drive(args, base, secret, data, groups))
         finally:
             stop_server(process)
     document = report(args, data, phases)
