@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble kill-test flaky-test clean
+.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble kill-test flaky-test fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ kill-test: $(VENV)/.dev-installed
 # Mosquitto for three minutes (make test runs the same test for 45 s).
 flaky-test: $(VENV)/.dev-installed
 	FLAKY_NETWORK_S=180 $(BIN)/pytest -q -s tests/agent/test_flaky_network.py
+
+# Coverage-guided fuzzing (atheris), 10 minutes per target.
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.dev-installed
+	for target in logformat ble_protocol suitlog pipeline; do \
+	    $(BIN)/python -m fuzz.run --target $$target --seconds $(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -60,6 +60,12 @@ REORDER_HORIZON_US = 3_000_000
 # (and would make the 100 Hz grid, which spans the gaps, needlessly large).
 MAX_STEP_US = 600_000_000
 MAX_SPAN_US = 24 * 3600 * 1_000_000
+# A log that after 15 minutes holds under a tenth of the samples its nominal
+# rate implies is mostly time gaps: memory and time follow the span (the
+# 100 Hz grid and the AHRS run over every gap), so a few hundred bytes could
+# cost a gigabyte. Found by fuzzing; refused as implausible instead.
+MIN_COVERAGE = 0.1
+COVERAGE_GRACE_US = 15 * 60 * 1_000_000
 
 _COUNTER_MODULUS = 1 << 32
 _HALF_COUNTER = 1 << 31
@@ -138,6 +144,7 @@ class SampleCleaner:
         reorder_horizon_us: int = REORDER_HORIZON_US,
     ) -> None:
         self._gap_us = GAP_PERIODS * 1e6 / nominal_rate_hz
+        self._rate_hz = nominal_rate_hz
         self._quality = quality
         self._source = source
         self._horizon_us = reorder_horizon_us
@@ -249,4 +256,14 @@ class SampleCleaner:
                 f"sample {self._emitted + len(t) - 1}",
                 f"the log spans {span_us / 3.6e9:.1f} h; at most "
                 f"{MAX_SPAN_US / 3.6e9:.0f} h is plausible (check the time unit)",
+            )
+        samples = self._emitted + len(t)
+        expected = span_us / 1e6 * self._rate_hz
+        if span_us > COVERAGE_GRACE_US and samples < MIN_COVERAGE * expected:
+            raise ImplausibleTimeError(
+                self._source,
+                f"sample {samples - 1}",
+                f"{samples} samples over {span_us / 6e7:.1f} min is under "
+                f"{MIN_COVERAGE:.0%} of the {self._rate_hz:g} Hz the log declares "
+                "(mostly gaps; check the time unit or the rate)",
             )

@@ -34,6 +34,7 @@ from edge_agent.mqtt import EventType, GatewayEvent
 from edge_agent.processing import (
     SOFTWARE_VERSION,
     BadInputError,
+    ProcessingEnvironmentError,
     ProcessResult,
 )
 from edge_agent.upload import (
@@ -182,6 +183,19 @@ def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepR
                 _LOGGER.error(
                     "%s: rejected, kept in %s: %s", who, entry.stored_path, exc
                 )
+                continue
+            except ProcessingEnvironmentError as exc:
+                # Disk, model or output trouble: not the log's fault; retry later.
+                report.deferred[record.log_id] = str(exc)
+                _LOGGER.error("%s: processing deferred: %s", who, exc)
+                break
+            except Exception as exc:
+                # A bug met by this input. Keep the log aside (the suit keeps
+                # its copy too) so the logs behind it are not blocked forever.
+                reason = f"internal error while processing: {exc!r}"
+                entry = buffer.quarantine(record.log_id, reason)
+                report.quarantined[record.log_id] = reason
+                _LOGGER.exception("%s: %s; kept in %s", who, reason, entry.stored_path)
                 continue
             task.advance(1)
         report.processed.append(record.log_id)

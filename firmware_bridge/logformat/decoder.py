@@ -54,6 +54,9 @@ _LOGGER = logging.getLogger(__name__)
 # Sample rates outside this range are not something the suit can produce; a
 # header claiming one is corrupt rather than exotic.
 _SAMPLE_RATE_RANGE_HZ = (1.0, 10_000.0)
+# A suit clock set to before 2000 or after 2100 is a corrupt header, not a
+# ride: refuse it here rather than let a date library fail downstream.
+_START_UTC_RANGE_US = (946_684_800_000_000, 4_102_444_800_000_000)
 _ACCEL_SCALES_G = frozenset({2, 4, 8, 16, 32})
 _GYRO_SCALES_DPS = frozenset({125, 250, 500, 1000, 2000, 4000})
 
@@ -150,6 +153,17 @@ def _parse_header(raw: bytes, source: str) -> LogHeader:
             "gyro_full_scale_dps",
             f"expected one of {sorted(_GYRO_SCALES_DPS)}, found {gyro_fs_dps}",
         )
+    clock_valid = bool(flags & HEADER_FLAG_CLOCK_VALID)
+    if clock_valid and not (
+        _START_UTC_RANGE_US[0] <= start_utc_us <= _START_UTC_RANGE_US[1]
+    ):
+        raise AbsurdLengthError(
+            source,
+            60,
+            "start_utc_us",
+            f"expected a time in 2000-2100 UTC, found {start_utc_us} us "
+            "since the Unix epoch",
+        )
     chans = Channel(channels & 0x7)
     if Channel.ACCEL not in chans or Channel.GYRO not in chans:
         raise AbsurdLengthError(
@@ -173,7 +187,7 @@ def _parse_header(raw: bytes, source: str) -> LogHeader:
         suit_serial=serial_text,
         firmware_version=firmware_text,
         log_id=uuid.UUID(bytes=log_id).hex,
-        start_utc_us=start_utc_us if flags & HEADER_FLAG_CLOCK_VALID else None,
+        start_utc_us=start_utc_us if clock_valid else None,
         counter_start_us=counter_start_us,
         sample_rate_hz=rate_hz,
         accel_full_scale_g=accel_fs_g,

@@ -34,15 +34,9 @@ _OPTIONS = ProcessOptions(writer_threads=1, fsync=False)
 # start_utc_us is 578210752303423488 us (year 20292). The decoder accepts it;
 # processing raises a bare ValueError in crash.utc_text from
 # report.build_analytics, and LogHeader.start_utc (firmware-bridge decode)
-# raises the same. Proposed fix: _parse_header refuses start_utc_us outside
-# a plausible range as AbsurdLengthError (offset 60, field start_utc_us).
+# raises the same. Fixed: _parse_header refuses start_utc_us outside
+# 2000-2100 UTC as AbsurdLengthError (offset 60, field start_utc_us).
 START_UTC_LOG = INPUTS / "start-utc-year-20292.bin"
-START_UTC_PENDING = pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="finding 1: start_utc_us beyond year 9999 is accepted; fix pending "
-    "in firmware_bridge/logformat/decoder.py _parse_header",
-)
 
 
 def _process(tmp_path: Path, source: Path) -> None:
@@ -64,7 +58,6 @@ def test_start_utc_input_is_what_the_finding_says() -> None:
     assert sum(len(block.records) for block in reader.blocks()) == 16
 
 
-@START_UTC_PENDING
 def test_pipeline_refuses_start_utc_beyond_year_9999_as_bad_input(
     tmp_path: Path,
 ) -> None:
@@ -72,7 +65,6 @@ def test_pipeline_refuses_start_utc_beyond_year_9999_as_bad_input(
         _process(tmp_path, START_UTC_LOG)
 
 
-@START_UTC_PENDING
 def test_decoded_header_start_utc_never_raises() -> None:
     try:
         reader = LogReader(io.BytesIO(START_UTC_LOG.read_bytes()))
@@ -81,7 +73,6 @@ def test_decoded_header_start_utc_never_raises() -> None:
     assert reader.header.start_utc is not None
 
 
-@START_UTC_PENDING
 def test_pipeline_harness_passes_start_utc_input() -> None:
     load_target("pipeline").one_input(START_UTC_LOG.read_bytes())
 
@@ -119,12 +110,6 @@ SPARSE_LOG = INPUTS / "sparse-7-samples-59-min.bin"
 SPARSE_PEAK_BOUND_BYTES = 8 * 1024 * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding 2: processing allocates by time span, not by samples; fix "
-    "pending in edge_agent/processing (clean.py or stream.py)",
-)
 def test_sparse_log_cannot_make_processing_allocate_by_time_span(
     tmp_path: Path,
 ) -> None:
