@@ -50,7 +50,7 @@ FINAL_RUN_TIMEOUT_S = 600.0
 # Kill this long after READY: a pull of one 5-7 MB log takes a few seconds,
 # so kills spread over pulls, processing, uploads (two 5 MiB parts) and
 # releases.
-KILL_DELAY_RANGE_S = (0.0, 10.0)
+KILL_DELAY_RANGE_S = (0.0, 6.0)
 BUCKETS = ("raw", "analytics", "crash")
 
 
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         next_seed += args.initial_logs
 
         phases: collections.Counter[str] = collections.Counter()
-        kills = 0
+        kills = docked_at = 0
         while kills < args.kills and time.monotonic() - started < args.max_s:
             offset = log.stat().st_size if log.exists() else 0
             worker = _start_worker(suit_dir, ledger, config, log)
@@ -235,16 +235,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"worker did not start; see {log}", file=sys.stderr)
                 return 1
             time.sleep(rng.uniform(*KILL_DELAY_RANGE_S))
-            if worker.poll() is None:
+            idle = worker.poll() is not None
+            if not idle:
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 kills += 1
                 phases[_phase_at_kill(log, offset, root / "phase")] += 1
-            if kills and kills % args.new_logs_every == 0:
+            # The rider docks again: new rides every few kills, and at once
+            # when the agent ran out of work before the kill.
+            if idle or (kills % args.new_logs_every == 0 and kills != docked_at):
+                docked_at = kills
                 _dock_new_rides(suit_dir, [next_seed, next_seed + 1])
                 next_seed += 2
-            print(f"\rkills {kills}/{args.kills} {dict(phases)}", end="", flush=True)
-        print()
+            print(f"kills {kills}/{args.kills} {dict(phases)}", flush=True)
 
         worker = _start_worker(suit_dir, ledger, config, log)
         finished = _wait_for(worker, "DONE", FINAL_RUN_TIMEOUT_S)
