@@ -1,12 +1,12 @@
 """Who is asking, and what they may see.
 
-Every route but ``/health`` depends on :func:`current_principal`, which
-verifies the bearer token (401 otherwise). What a principal may see is a
-catalog filter (:func:`scope_of`) added to every query, so a row outside
-the caller's scope is never read at all. A rider asking for another rider's
-data, or a technician for a rider not assigned to them, gets the same 404
-as for data that does not exist (:data:`NOT_FOUND`): the answer must not
-tell whether it exists.
+Every route but ``/health`` and the signed-link blob route depends on
+:func:`current_principal`, which verifies the bearer token (401 otherwise).
+What a principal may see is a catalog filter (:func:`scope_of`) added to
+every query, so a row outside the caller's scope is never read at all. A
+rider asking for another rider's data, or a technician for a rider not
+assigned to them, gets the same 404 as for data that does not exist
+(:data:`NOT_FOUND`): the answer must not tell whether it exists.
 """
 
 from __future__ import annotations

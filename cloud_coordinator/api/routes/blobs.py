@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
-from edge_agent.upload import InvalidObjectKey, LocalDirStore
+from edge_agent.upload import InvalidObjectKey, LocalDirStore, ObjectNotFound
 
 from ..downloads import LinkRejected
 from ..security import NOT_FOUND, Services
@@ -72,6 +72,8 @@ def get_blob(
         info = store.head_object(bucket, key)
     except InvalidObjectKey as exc:
         raise HTTPException(status_code=400, detail="malformed bucket or key") from exc
+    except ObjectNotFound as exc:  # the bucket itself is gone
+        raise HTTPException(status_code=404, detail=NOT_FOUND) from exc
     root = (store.root / bucket).resolve()
     path = (root / key).resolve()
     if info is None or not path.is_relative_to(root) or not path.is_file():
