@@ -147,3 +147,12 @@ def test_seaweedfs_presigned_download_and_analytics(
         env.get(f"/api/v1/logs/{stored.log}/analytics", "r2", "rider").status_code
         == 404
     )
+
+
+def test_signed_link_to_a_missing_object_is_404(world: World) -> None:
+    services = world.env.app.state.services
+    for bucket, key in (("gone-bucket", "r1/x.csv.gz"), ("raw", "r1/none.csv.gz")):
+        link = services.presigner.presign(
+            bucket, key, ttl_s=60, now=world.env.clock(), base_url="http://testserver"
+        )
+        assert world.env.client.get(link.url).status_code == 404
