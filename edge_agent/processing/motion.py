@@ -50,29 +50,30 @@ ACCEL_SMOOTH_S = 0.2
 # Two braking pieces closer than this are one braking event.
 BRAKING_MERGE_GAP_S = 1.0
 
-F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 B = npt.NDArray[np.bool_]
 
 
-def moving_average(values: npt.ArrayLike, width: int) -> F64:
+def moving_average(values: npt.ArrayLike, width: int) -> F32:
     """Return the centred moving average (over fewer samples at both ends).
 
-    Works on slices of one cumulative sum, so a 3-hour 100 Hz series needs
-    three arrays of its length, not a dozen.
+    Sums in float64 (one cumulative sum, sliced) and returns float32, so a
+    3-hour 100 Hz series needs 9 MB for the sum and 4.5 MB for the result.
     """
-    x = np.asarray(values, dtype=np.float64)
+    x = np.asarray(values)
     n = len(x)
     if width <= 1 or n == 0:
-        return x.copy()
+        return x.astype(np.float32)
     width = min(width, n)
     cumsum = np.empty(n + 1)
     cumsum[0] = 0.0
-    np.cumsum(x, out=cumsum[1:])
+    np.cumsum(x, dtype=np.float64, out=cumsum[1:])
     half = width // 2
-    out = np.empty(n)
+    out = np.empty(n, dtype=np.float32)
     # Window of sample i: [i - half, i - half + width), clipped to the series.
-    out[half : n - width + half + 1] = cumsum[width:] - cumsum[: n - width + 1]
-    out[half : n - width + half + 1] /= width
+    middle = out[half : n - width + half + 1]
+    np.subtract(cumsum[width:], cumsum[: n - width + 1], out=middle, casting="unsafe")
+    middle /= np.float32(width)
     head = np.arange(0, half)
     out[:half] = cumsum[head - half + width] / (head - half + width)
     tail = np.arange(n - width + half + 1, n)
@@ -102,24 +103,30 @@ def _merge(spans: list[tuple[int, int]], max_gap: int) -> list[tuple[int, int]]:
     return merged
 
 
-def count_turns(yaw_rate_dps: F64, rate_hz: float, riding: B) -> tuple[int, int]:
+def count_turns(
+    yaw_rate_dps: npt.NDArray[np.floating], rate_hz: float, riding: B
+) -> tuple[int, int]:
     """Return (left, right) turns from a heading-rate series (positive left)."""
-    rate = np.where(riding, yaw_rate_dps, 0.0)
+    rate = np.where(riding, yaw_rate_dps, yaw_rate_dps.dtype.type(0))
     smooth = moving_average(rate, max(1, round(TURN_SMOOTH_S * rate_hz)))
+    del rate
     edge = round(TURN_EDGE_S * rate_hz)
     gap = round(TURN_MERGE_GAP_S * rate_hz)
     counts = {1: 0, -1: 0}
     for sign in (1, -1):
-        spans = _merge(runs(sign * smooth >= TURN_RATE_DPS), gap)
+        turning = smooth >= TURN_RATE_DPS if sign > 0 else smooth <= -TURN_RATE_DPS
+        spans = _merge(runs(turning), gap)
         for start, stop in spans:
-            lo, hi = max(0, start - edge), min(len(rate), stop + edge)
-            change_deg = float(smooth[lo:hi].sum()) / rate_hz
+            lo, hi = max(0, start - edge), min(len(smooth), stop + edge)
+            change_deg = float(smooth[lo:hi].sum(dtype=np.float64)) / rate_hz
             if sign * change_deg >= TURN_MIN_DEG:
                 counts[sign] += 1
     return counts[1], counts[-1]
 
 
-def count_hard_braking(long_accel_g: F64, rate_hz: float, riding: B) -> int:
+def count_hard_braking(
+    long_accel_g: npt.NDArray[np.floating], rate_hz: float, riding: B
+) -> int:
     """Return the number of hard braking events in a longitudinal series."""
     smooth = moving_average(long_accel_g, max(1, round(ACCEL_SMOOTH_S * rate_hz)))
     braking = (smooth < -HARD_BRAKING_G) & riding
@@ -135,5 +142,7 @@ def extremes(
     smoothed series over the riding samples, or None without riding."""
     if not riding.any():
         return None
-    smooth = moving_average(values, max(1, round(ACCEL_SMOOTH_S * rate_hz)))[riding]
-    return max(0.0, float(smooth.max())), max(0.0, float(-smooth.min()))
+    smooth = moving_average(values, max(1, round(ACCEL_SMOOTH_S * rate_hz)))
+    top = float(np.max(smooth, where=riding, initial=-np.inf))
+    bottom = float(np.min(smooth, where=riding, initial=np.inf))
+    return max(0.0, top), max(0.0, -bottom)
