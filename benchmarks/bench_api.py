@@ -601,7 +601,9 @@ def report(
     valid = [phase for phase in phases if _within_target(phase)]
     best = max((p.rate_rps for p in valid), default=0.0)
     last = phases[-1]
-    if _within_target(last):
+    if _within_target(last) and _within_target(target):
+        stopped_by = "the step limit (--max-steps) before p99 rose above 50 ms"
+    elif _within_target(last):
         stopped_by = "stepping down to a rate within the target"
     elif last.lag_p99_ms > MAX_LAG_P99_MS:
         stopped_by = "the load generator falling behind (host CPU saturated)"
