@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from isal import isal_zlib
 
 from .errors import OutputWriteError
 
@@ -54,6 +55,8 @@ DEFAULT_WRITER_THREADS = 2
 MAX_IN_FLIGHT = 4
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
+# ISA-L offers levels 0-3; a higher configured level falls back to zlib.
+_ISAL_MAX_LEVEL = 3
 # zlib's largest hash table: about 6 % faster at level 1 on sensor text, same
 # format (any gzip reader), 128 KB more memory per compressor.
 _GZIP_MEMLEVEL = 9
@@ -146,6 +149,16 @@ def _to_arrow(column: Column, values: npt.NDArray[np.generic]) -> pa.Array:
     return _decimal_array(scaled.astype(np.int64), column.decimals, valid)
 
 
+def _compress(data: memoryview, level: int) -> bytes:
+    """Return ``data`` as one gzip member (ISA-L where it can, else zlib)."""
+    # ISA-L's deflate writes the same gzip format about 4x faster at level 1.
+    if level <= _ISAL_MAX_LEVEL:
+        fast = isal_zlib.compressobj(level, isal_zlib.DEFLATED, _GZIP_WBITS)
+        return bytes(fast.compress(data) + fast.flush())
+    compressor = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS, _GZIP_MEMLEVEL)
+    return compressor.compress(data) + compressor.flush()
+
+
 def _format_and_compress(
     columns: list[Column],
     values: dict[str, npt.NDArray[np.generic]],
@@ -162,8 +175,7 @@ def _format_and_compress(
     text = pa.BufferOutputStream()
     text.write(header)
     pa_csv.write_csv(table, text, _WRITE_OPTIONS)
-    compressor = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS, _GZIP_MEMLEVEL)
-    member = compressor.compress(memoryview(text.getvalue())) + compressor.flush()
+    member = _compress(memoryview(text.getvalue()), level)
     return member, time.thread_time() - started
 
 
