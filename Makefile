@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble kill-test flaky-test fuzz clean
+.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble bench-api kill-test flaky-test fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-processing-250: $(VENV)/.dev-installed
 
 bench-ble: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_ble.py
+
+bench-api: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_api.py
 
 # At least 100 SIGKILLs of the agent at random moments, then the custody checks.
 kill-test: $(VENV)/.dev-installed
