@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,8 @@ _LOGGER = logging.getLogger(__name__)
 # How long a writer waits for another one's lock before giving up; upserts
 # take milliseconds, so a longer wait means something is stuck.
 BUSY_TIMEOUT_S = 10.0
+# Pause between attempts to switch a new database to WAL (see _enable_wal).
+_WAL_RETRY_S = 0.01
 
 SQLITE_DIALECT = Dialect(
     name="sqlite", placeholder=":{name}", times_as_micros=True, for_update=""
@@ -97,7 +100,7 @@ class SqliteCatalog(SqlCatalog):
                     isolation_level=None,
                     check_same_thread=False,
                 )
-                connection.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(connection, self._busy_timeout_s)
                 connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
@@ -159,3 +162,21 @@ class SqliteCatalog(SqlCatalog):
         for connection in connections:
             connection.close()
         _LOGGER.debug("%s: closed %d connections", self.name, len(connections))
+
+
+def _enable_wal(connection: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL, retrying while another connection holds the file.
+
+    Changing the journal mode needs an exclusive lock and SQLite does not
+    run the busy handler for it, so connections opening a new catalog at the
+    same moment get "database is locked" at once; retry within the timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
