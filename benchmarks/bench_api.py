@@ -637,7 +637,8 @@ def report(
     print(f"{'':<34}{'measured':>12}{'target':>12}{'Java ref.':>14}")
     print(
         f"{f'p50 at {target.rate_rps:.0f} req/s':<34}{target.p50_ms:>10.1f}ms"
-        f"{TARGET_P50_MS:>10.0f}ms{JAVA_REFERENCE_MS[0]:>8.0f}-{JAVA_REFERENCE_MS[1]:.0f}ms"
+        f"{TARGET_P50_MS:>10.0f}ms"
+        f"{JAVA_REFERENCE_MS[0]:>8.0f}-{JAVA_REFERENCE_MS[1]:.0f}ms"
     )
     print(
         f"{f'p99 at {target.rate_rps:.0f} req/s':<34}{target.p99_ms:>10.1f}ms"

@@ -20,10 +20,16 @@ class LogSink(Protocol):
     def begin_log(
         self, suit_serial: str, log_id: str, size_bytes: int, sha256_hex: str
     ) -> int:
-        """Register the log (idempotent) and return the byte offset durably stored so far (resume point)."""  # noqa: E501
+        """Register the log (idempotent); return the durable byte offset.
+
+        The offset is where a pull resumes: the bytes stored so far.
+        """
 
     def append_log_bytes(self, log_id: str, offset: int, data: bytes) -> None:
-        """Write data at offset and make it durable (fsync) before returning; offset must equal the durable end."""  # noqa: E501
+        """Write ``data`` at ``offset`` and fsync it before returning.
+
+        ``offset`` must equal the durable end.
+        """
 
     def complete_log(self, log_id: str) -> None:
         """Verify the whole log's SHA-256 and mark it pulled; raise on mismatch."""

@@ -26,7 +26,12 @@ def _reopen_with_room(root: Path, room_bytes: int, **kwargs: object) -> CustodyB
     with CustodyBuffer.open(root, **kwargs) as probe:  # type: ignore[arg-type]
         space = probe.space_status()
     budget = space.used_bytes + space.reserved_bytes + room_bytes
-    return CustodyBuffer.open(root, budget_bytes=budget, **kwargs)  # type: ignore[arg-type]
+    opened: CustodyBuffer = CustodyBuffer.open(
+        root,
+        budget_bytes=budget,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return opened
 
 
 def _files_of(buffer: CustodyBuffer, log_id: str) -> list[Path]:

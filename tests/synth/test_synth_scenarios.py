@@ -131,7 +131,8 @@ def test_start_on_the_bike_without_walking(tmp_path: Path) -> None:
     ],
 )
 def test_bad_specs_name_the_field(change: dict[str, object], field: str) -> None:
-    spec = replace(RideSpec(seed=1, scenario="city", riding_s=100.0), **change)  # type: ignore[arg-type]
+    base = RideSpec(seed=1, scenario="city", riding_s=100.0)
+    spec = replace(base, **change)  # type: ignore[arg-type]
     with pytest.raises(SynthSpecError, match=f"'{field}"):
         plan_ride(spec)
 
