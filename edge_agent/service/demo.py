@@ -27,8 +27,7 @@ from edge_agent.custody import LogRecord
 from edge_agent.transfer import BondStore, async_find_suits, async_pair_suit
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
-from firmware_bridge.synth import RideSpec, truth_path, write_ride
-from firmware_bridge.synth.ride import plan_ride
+from firmware_bridge.synth import RideSpec, ride_log_path, truth_path, write_ride
 
 from .agent import CycleReport, EdgeAgent
 from .dock import BleBackends
@@ -88,8 +87,8 @@ def _synthesise(suit_dir: Path) -> tuple[list[Path], dict[str, dict[str, Any]]]:
     suit_dir.mkdir(parents=True, exist_ok=True)
     paths, truths = [], {}
     for spec in DEMO_RIDES:
-        log_id = plan_ride(spec).header.log_id
-        path = suit_dir / f"{log_id}.slog"
+        path = ride_log_path(spec, suit_dir)
+        log_id = path.stem
         if not (path.exists() and truth_path(path).exists()):
             write_ride(spec, path)
         truths[log_id] = json.loads(truth_path(path).read_text())

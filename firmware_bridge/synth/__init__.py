@@ -26,7 +26,7 @@ vehicle's reference point (no lever-arm accelerations); one crash per ride;
 the Earth is flat within a ride for position (spherical for lat/lon).
 """
 
-from .api import SynthRide, synthesise, write_ride
+from .api import SynthRide, ride_log_path, synthesise, write_ride
 from .chunks import SampleTruth, SynthChunk, iter_ride_chunks
 from .constants import CHUNK_S, G_M_S2
 from .spec import (
@@ -55,6 +55,7 @@ __all__ = [
     "SynthSpecError",
     "iter_ride_chunks",
     "reference_spec",
+    "ride_log_path",
     "synthesise",
     "truth_path",
     "write_ride",

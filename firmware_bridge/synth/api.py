@@ -168,3 +168,12 @@ def write_ride(
         writer.bytes_written,
     )
     return truth
+
+
+def ride_log_path(spec: RideSpec, folder: str | os.PathLike[str]) -> Path:
+    """Return where a suit keeps the ride's log: ``<folder>/<log_id>.slog``.
+
+    The emulated suit takes a file named by a UUID as that log's id, so the
+    id it announces over BLE equals the one in the log's header.
+    """
+    return Path(folder) / f"{plan_ride(spec).header.log_id}.slog"

@@ -11,8 +11,7 @@ from agent_helpers import SERIAL, SMALL_RIDES, DockedSuit
 from edge_agent.service.dock import BleBackends
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
-from firmware_bridge.synth import write_ride
-from firmware_bridge.synth.ride import plan_ride
+from firmware_bridge.synth import ride_log_path, write_ride
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +20,7 @@ def small_logs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("suit-logs")
     paths = []
     for spec in SMALL_RIDES:
-        path = folder / f"{plan_ride(spec).header.log_id}.slog"
+        path = ride_log_path(spec, folder)
         write_ride(spec, path)
         paths.append(path)
     return paths

@@ -28,8 +28,7 @@ from edge_agent.service.dock import BleBackends
 from edge_agent.service.runtime import open_runtime
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
-from firmware_bridge.synth import RideSpec, write_ride
-from firmware_bridge.synth.ride import plan_ride
+from firmware_bridge.synth import RideSpec, ride_log_path, write_ride
 from tests.mqtt.mqtt_helpers import Observer, plain_config
 from tests.support.flaky_proxy import (
     FaultStep,
@@ -87,7 +86,7 @@ async def many_logs_suit(tmp_path: Path) -> AsyncIterator[DockedSuit]:
             walk_after_s=0.0 if number == 2 else 5.0,
             suit_serial=SERIAL,
         )
-        path = folder / f"{plan_ride(spec).header.log_id}.slog"
+        path = ride_log_path(spec, folder)
         write_ride(spec, path)
         paths.append(path)
     air = VirtualAir()

@@ -11,15 +11,14 @@ from ops_helpers import LARGE_RIDE, SERIAL, SMALL_RIDE, InProcessSuit, SuitProce
 from edge_agent.service.dock import BleBackends
 from firmware_bridge.ble.bleak_bumble import GatewayRadio
 from firmware_bridge.ble.suit import EmulatedSuit, VirtualAir
-from firmware_bridge.synth import RideSpec, write_ride
-from firmware_bridge.synth.ride import plan_ride
+from firmware_bridge.synth import RideSpec, ride_log_path, write_ride
 from tests.support.seaweed import seaweed_s3
 
 __all__ = ["seaweed_s3"]
 
 
 def _write(folder: Path, spec: RideSpec) -> Path:
-    path = folder / f"{plan_ride(spec).header.log_id}.slog"
+    path = ride_log_path(spec, folder)
     write_ride(spec, path)
     return path
 

@@ -37,8 +37,7 @@ from pathlib import Path
 
 from edge_agent.config import load_config
 from edge_agent.custody import CustodyBuffer, LogState
-from firmware_bridge.synth import RideSpec, write_ride
-from firmware_bridge.synth.ride import plan_ride
+from firmware_bridge.synth import RideSpec, ride_log_path, write_ride
 from tests.support.seaweed import SeaweedS3, run_seaweed
 
 from .kill_worker import SERIAL
@@ -71,7 +70,7 @@ def _dock_new_rides(suit_dir: Path, seeds: list[int]) -> list[Path]:
     paths = []
     for seed in seeds:
         spec = _ride(seed)
-        final = suit_dir / f"{plan_ride(spec).header.log_id}.slog"
+        final = ride_log_path(spec, suit_dir)
         partial = suit_dir / (final.name + ".writing")
         write_ride(spec, partial)
         os.replace(partial, final)  # the suit never serves a half-written log
