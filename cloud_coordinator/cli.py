@@ -26,10 +26,11 @@ Exit codes (for systemd and operators):
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge_agent.upload import StorageError
@@ -63,6 +64,13 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_CATALOG = 4
 EXIT_STORE = 5
+# Commands that live beside the service they run. Each module exposes
+# ``add_command(commands)``, which adds its subparser and sets
+# ``run=function(config, args) -> exit code`` as the parser's default.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+CommandRunner = Callable[[CoordinatorConfig, argparse.Namespace], int]
+
 # Default token lifetime: one working day.
 DEFAULT_TOKEN_TTL_S = 8 * 3600
 # A worker process imports FastAPI, boto3 and psycopg before it answers the
@@ -139,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
         "(for [downloads] signing_key_file). Never overwrites a file.",
     )
     keygen.add_argument("--out", type=Path, help="write one HMAC secret here")
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_command(commands)
     return parser
 
 
@@ -259,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config = load_config(config_path)
+        runner: CommandRunner | None = getattr(args, "run", None)
+        if runner is not None:
+            return runner(config, args)
         if args.command == "api":
             return _run_api(config, args)
         if args.command == "migrate":
