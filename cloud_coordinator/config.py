@@ -43,11 +43,31 @@ SQLite catalog and a local-directory store beside the file)::
 
     [retention]
     raw_days = 14.0               # raw data downloadable this long (14-28)
+    notice_days = 3.0             # riders are told this long before deletion
+    batch_size = 500              # objects per catalog query of the job
 
     [downloads]
     url_ttl_s = 300               # lifetime of a download link
     signing_key_file = ""         # local-store links; "" = derived from the
                                   # HS256 secret
+
+    [broker]                      # the MQTT broker (ingest, notifications)
+    host = "127.0.0.1"
+    port = 8883
+    ca_file = ""                  # all three set: TLS with a client
+    cert_file = ""                # certificate (the cloud service account)
+    key_file = ""
+    tls_server_name = ""          # name the broker's certificate must carry
+                                  # ("" = host)
+    client_id = "cloud-coordinator"   # each process adds its own suffix
+    username = ""                 # "" = the certificate's identity
+    password_file = ""
+    keepalive_s = 30
+    publish_timeout_s = 10.0      # how long publish() waits for the PUBACK
+    gateways_prefix = "gateways"  # gateways/{id}/events|status|commands
+    cloud_events_topic = "cloud/events"
+    models_prefix = "models"      # models/{name}/announce
+    devices_prefix = "devices"    # devices/{id}/data
 
 Relative paths are taken from the configuration file's folder. Environment
 variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
@@ -74,6 +94,7 @@ __all__ = [
     "ENV_PREFIX",
     "ApiConfig",
     "AuthConfig",
+    "BrokerConfig",
     "CatalogConfig",
     "ConfigError",
     "CoordinatorConfig",
@@ -148,9 +169,11 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """How long raw data stays downloadable."""
+    """How long raw data stays downloadable, and when riders hear of deletion."""
 
     raw_days: float = 14.0
+    notice_days: float = 3.0
+    batch_size: int = 500
 
 
 @dataclass(frozen=True)
@@ -159,6 +182,27 @@ class DownloadConfig:
 
     url_ttl_s: int = 300
     signing_key_file: str = ""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """The MQTT broker the cloud services connect to."""
+
+    host: str = "127.0.0.1"
+    port: int = 8883
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    tls_server_name: str = ""
+    client_id: str = "cloud-coordinator"
+    username: str = ""
+    password_file: str = ""
+    keepalive_s: int = 30
+    publish_timeout_s: float = 10.0
+    gateways_prefix: str = "gateways"
+    cloud_events_topic: str = "cloud/events"
+    models_prefix: str = "models"
+    devices_prefix: str = "devices"
 
 
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
@@ -179,6 +223,7 @@ class CoordinatorConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     downloads: DownloadConfig = field(default_factory=DownloadConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
 
     def path(self, value: str) -> Path | None:
         """Return a configured path anchored at ``base_dir`` (None if empty)."""
@@ -205,6 +250,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthConfig,
     "retention": RetentionConfig,
     "downloads": DownloadConfig,
+    "broker": BrokerConfig,
 }
 
 
@@ -283,6 +329,12 @@ def _check(config: CoordinatorConfig, source: str) -> None:
             days,
             *RAW_DAYS_RANGE,
         )
+    retention = config.retention
+    if retention.notice_days < 0 or retention.batch_size < 1:
+        raise ConfigError(
+            f"{source}: [retention] notice_days = {retention.notice_days} must be "
+            f">= 0 and batch_size = {retention.batch_size} >= 1"
+        )
     ttl = config.downloads.url_ttl_s
     if not URL_TTL_RANGE_S[0] <= ttl <= URL_TTL_RANGE_S[1]:
         raise ConfigError(
@@ -291,8 +343,27 @@ def _check(config: CoordinatorConfig, source: str) -> None:
         )
     if config.auth.algorithm == "ES256" and not config.auth.public_key_file:
         raise ConfigError(f"{source}: [auth] ES256 needs public_key_file")
+    _check_broker(config.broker, source)
     if not config.catalog.url:
         raise ConfigError(f"{source}: [catalog] url must not be empty")
+
+
+def _check_broker(broker: BrokerConfig, source: str) -> None:
+    if not 1 <= broker.port <= 65535:
+        raise ConfigError(f"{source}: [broker] port = {broker.port}: expected 1-65535")
+    if bool(broker.cert_file) != bool(broker.key_file):
+        raise ConfigError(f"{source}: [broker] cert_file and key_file go together")
+    if broker.publish_timeout_s <= 0 or broker.keepalive_s <= 0:
+        raise ConfigError(
+            f"{source}: [broker] publish_timeout_s and keepalive_s must be > 0"
+        )
+    for name in ("client_id", "gateways_prefix", "cloud_events_topic"):
+        value = getattr(broker, name)
+        if not value or any(char in value for char in "+#"):
+            raise ConfigError(
+                f"{source}: [broker] {name} = {value!r}: must be non-empty, "
+                "without MQTT wildcards"
+            )
 
 
 def load_config(

@@ -8,8 +8,11 @@ embedded default, and PostgreSQL for production.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from .lifecycle import AuditEntry, CrashVerdictRecord, JobRecord
 from .models import (
     CatalogObject,
     ObjectFilter,
@@ -18,6 +21,7 @@ from .models import (
     Rider,
     UpsertResult,
 )
+from .outbox import Notification, NotificationAudience, NotificationType
 
 __all__ = ["MAX_PAGE_LIMIT", "Catalog"]
 
@@ -141,6 +145,135 @@ class Catalog(Protocol):
 
         Raises:
             InvalidCursor: the cursor is malformed or from another query.
+        """
+        ...
+
+    # -- notification outbox (see .outbox) ------------------------------------
+
+    def add_notification(self, notification: Notification) -> bool:
+        """Store a notification; return False if its id was already stored.
+
+        Raises:
+            InvalidRecord: a malformed field.
+            CatalogUnavailable: the database cannot be reached.
+        """
+        ...
+
+    def notification_seq(self, notification_id: str) -> int | None:
+        """Return the sequence number of a stored notification, if any."""
+        ...
+
+    def last_notification_seq(self) -> int:
+        """Return the highest notification sequence number (0: none)."""
+        ...
+
+    def list_notifications(
+        self, audience: NotificationAudience, *, after_seq: int, limit: int
+    ) -> list[Notification]:
+        """Return ``audience``'s notifications after ``after_seq``, oldest first."""
+        ...
+
+    def list_unpublished_notifications(
+        self, types: Sequence[NotificationType], *, limit: int
+    ) -> list[Notification]:
+        """Return notifications of ``types`` not yet published on MQTT."""
+        ...
+
+    def mark_notifications_published(
+        self, notification_ids: Sequence[str], at: dt.datetime
+    ) -> int:
+        """Record notifications as published on MQTT; return how many changed."""
+        ...
+
+    # -- audit, retention, verdicts, jobs (see .lifecycle_sql) ----------------
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        """Append an audit entry.
+
+        Raises:
+            InvalidRecord: an unknown action or an empty actor.
+        """
+        ...
+
+    def list_audit(
+        self, *, rider_id: str | None = None, limit: int, cursor: str | None = None
+    ) -> Page[AuditEntry]:
+        """Return audit entries oldest first, optionally of one rider.
+
+        Raises:
+            InvalidCursor: the cursor is malformed or from another query.
+        """
+        ...
+
+    def delete_object(
+        self,
+        object_id: int,
+        audit: AuditEntry,
+        *,
+        expired_at: dt.datetime | None = None,
+        before_commit: Callable[[CatalogObject], None] | None = None,
+    ) -> CatalogObject | None:
+        """Delete an object's row and audit it in one transaction.
+
+        With ``expired_at``, only if the retention policy still lets the
+        object go then. ``before_commit`` runs inside the transaction with
+        the row (to delete the stored bytes); if it raises, nothing is
+        deleted. Returns the deleted row, or None if there was none to go.
+        """
+        ...
+
+    def list_expired_raw(
+        self, now: dt.datetime, *, limit: int, after_id: int = 0
+    ) -> list[CatalogObject]:
+        """Return raw objects whose window closed by ``now`` and that may go."""
+        ...
+
+    def list_retention_notices_due(
+        self, now: dt.datetime, notify_until: dt.datetime, *, limit: int
+    ) -> list[CatalogObject]:
+        """Return raw objects due by ``notify_until`` whose date is unannounced."""
+        ...
+
+    def mark_retention_notified(
+        self, objects: Iterable[CatalogObject], at: dt.datetime
+    ) -> int:
+        """Record that each object's deletion date was announced."""
+        ...
+
+    def record_crash_verdict(self, verdict: CrashVerdictRecord) -> CrashVerdictRecord:
+        """Store a crash verdict (the newest of a log counts) and audit it.
+
+        Raises:
+            InvalidRecord: a malformed id, verdict or offset.
+        """
+        ...
+
+    def mark_verdict_published(self, command_id: str, at: dt.datetime) -> None:
+        """Record that the broker acknowledged a verdict's command."""
+        ...
+
+    def get_crash_verdict(
+        self, rider_id: str, suit_id: str, log_id: str
+    ) -> CrashVerdictRecord | None:
+        """Return the newest verdict on a log's crash, or None."""
+        ...
+
+    def insert_job(self, job: JobRecord) -> JobRecord:
+        """Store a new background job."""
+        ...
+
+    def update_job(self, job: JobRecord) -> JobRecord:
+        """Store a job's state, log id, result or error."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """Return a job by id, or None."""
+        ...
+
+    def erase_rider_records(self, rider_id: str, actor: str) -> dict[str, int]:
+        """Delete a rider's registry row, verdicts, jobs and notices; audit it.
+
+        Returns the rows deleted per table; the audit log is kept.
         """
         ...
 

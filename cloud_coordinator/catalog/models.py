@@ -126,6 +126,8 @@ class ObjectRecord:
     the bucket family it was found in. ``crash`` is None when the crash
     verdict is unknown (input that cannot be judged). ``created_at`` is when
     the object was first catalogued; the catalog's clock when None.
+    ``gateway_id`` is the gateway whose event announced the object (None:
+    found by reconciliation or uploaded another way).
     """
 
     bucket: str
@@ -146,6 +148,7 @@ class ObjectRecord:
     software_version: str | None = None
     sample_count: int | None = None
     created_at: dt.datetime | None = None
+    gateway_id: str | None = None
 
     def validated(self) -> ObjectRecord:
         """Return the record with times in UTC after checking every field.
@@ -165,6 +168,8 @@ class ObjectRecord:
             for name in ("rider_id", "suit_id", "log_id"):
                 check_identifier(name, getattr(self, name))
             _check_text("object_type", self.object_type, 64)
+            if self.gateway_id is not None:
+                check_identifier("gateway_id", self.gateway_id)
             _check_text("product", self.product, 64)
             _check_text("model_version", self.model_version, _VERSION_CHARS)
             _check_text("software_version", self.software_version, _VERSION_CHARS)
@@ -231,6 +236,7 @@ class CatalogObject:
     created_at: dt.datetime
     updated_at: dt.datetime
     retention_until: dt.datetime | None
+    gateway_id: str | None = None
 
     def as_record(self) -> ObjectRecord:
         """Return the row as the record that would index it again."""
@@ -253,6 +259,7 @@ class CatalogObject:
             software_version=self.software_version,
             sample_count=self.sample_count,
             created_at=self.created_at,
+            gateway_id=self.gateway_id,
         )
 
     def retention_open(self, now: dt.datetime) -> bool:

@@ -8,6 +8,11 @@ first, so the listing indexes end in ``sort_time DESC, object_id DESC``.
 
 from __future__ import annotations
 
+from .lifecycle_schema import (
+    LIFECYCLE_MIGRATION_NAME,
+    POSTGRES_LIFECYCLE,
+    SQLITE_LIFECYCLE,
+)
 from .migrations import Migration
 
 __all__ = [
@@ -43,6 +48,14 @@ _INDEXES = (
     "WHERE retention_until IS NOT NULL",
     "CREATE INDEX riders_technician ON riders (technician_id) "
     "WHERE technician_id IS NOT NULL",
+)
+
+# Migration 2: notifications are read per rider after a sequence number (the
+# WebSocket's resume point) and, for crash events, until published on MQTT.
+_NOTIFICATION_INDEXES = (
+    "CREATE INDEX notifications_rider ON notifications (rider_id, seq)",
+    "CREATE INDEX notifications_unpublished ON notifications (seq) "
+    "WHERE published_at IS NULL",
 )
 
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
@@ -89,6 +102,50 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             *_INDEXES,
         ),
     ),
+    Migration(
+        2,
+        "gateway per object, notification outbox, ingest log and quarantine",
+        (
+            "ALTER TABLE objects ADD COLUMN gateway_id TEXT",
+            """
+            CREATE TABLE notifications (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                notification_id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL CHECK (type IN ('analytics_ready',
+                    'crash_detected', 'raw_deletion_scheduled')),
+                rider_id TEXT,
+                role TEXT,
+                payload TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                published_at INTEGER,
+                CHECK (rider_id IS NOT NULL OR role IS NOT NULL)
+            )""",
+            *_NOTIFICATION_INDEXES,
+            """
+            CREATE TABLE ingest_events (
+                event_id TEXT PRIMARY KEY,
+                type TEXT NOT NULL,
+                gateway_id TEXT NOT NULL,
+                rider_id TEXT NOT NULL,
+                log_id TEXT NOT NULL,
+                objects INTEGER NOT NULL,
+                processed_at INTEGER NOT NULL
+            )""",
+            """
+            CREATE TABLE ingest_quarantine (
+                quarantine_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                fingerprint TEXT NOT NULL UNIQUE,
+                source TEXT NOT NULL,
+                event_id TEXT,
+                reason TEXT NOT NULL,
+                payload BLOB NOT NULL,
+                first_seen INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL,
+                times_seen INTEGER NOT NULL
+            )""",
+        ),
+    ),
+    Migration(3, LIFECYCLE_MIGRATION_NAME, SQLITE_LIFECYCLE),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -135,4 +192,48 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             *_INDEXES,
         ),
     ),
+    Migration(
+        2,
+        "gateway per object, notification outbox, ingest log and quarantine",
+        (
+            "ALTER TABLE objects ADD COLUMN gateway_id text",
+            """
+            CREATE TABLE notifications (
+                seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                notification_id text NOT NULL UNIQUE,
+                type text NOT NULL CHECK (type IN ('analytics_ready',
+                    'crash_detected', 'raw_deletion_scheduled')),
+                rider_id text,
+                role text,
+                payload text NOT NULL,
+                created_at timestamptz NOT NULL,
+                published_at timestamptz,
+                CHECK (rider_id IS NOT NULL OR role IS NOT NULL)
+            )""",
+            *_NOTIFICATION_INDEXES,
+            """
+            CREATE TABLE ingest_events (
+                event_id text PRIMARY KEY,
+                type text NOT NULL,
+                gateway_id text NOT NULL,
+                rider_id text NOT NULL,
+                log_id text NOT NULL,
+                objects integer NOT NULL,
+                processed_at timestamptz NOT NULL
+            )""",
+            """
+            CREATE TABLE ingest_quarantine (
+                quarantine_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                fingerprint text NOT NULL UNIQUE,
+                source text NOT NULL,
+                event_id text,
+                reason text NOT NULL,
+                payload bytea NOT NULL,
+                first_seen timestamptz NOT NULL,
+                last_seen timestamptz NOT NULL,
+                times_seen integer NOT NULL
+            )""",
+        ),
+    ),
+    Migration(3, LIFECYCLE_MIGRATION_NAME, POSTGRES_LIFECYCLE),
 )

@@ -56,6 +56,7 @@ OBJECT_COLUMNS: tuple[str, ...] = (
     "created_at",
     "updated_at",
     "retention_until",
+    "gateway_id",
 )
 RIDER_COLUMNS: tuple[str, ...] = ("rider_id", "user_type", "product", "technician_id")
 _TIME_COLUMNS = frozenset(
@@ -134,6 +135,7 @@ def object_from_row(dialect: Dialect, row: Sequence[Any]) -> CatalogObject:
         created_at=values["created_at"],
         updated_at=values["updated_at"],
         retention_until=values["retention_until"],
+        gateway_id=values["gateway_id"],
     )
 
 

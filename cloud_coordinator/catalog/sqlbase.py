@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from .cursor import decode_cursor, encode_cursor
 from .errors import CatalogSchemaError
 from .interface import MAX_PAGE_LIMIT
+from .lifecycle_sql import LifecycleSql
 from .migrations import Migration, pending_migrations
 from .models import (
     CatalogObject,
@@ -32,6 +33,7 @@ from .models import (
     UpsertResult,
     check_identifier,
 )
+from .outbox import OutboxSql
 from .retention import RetentionPolicy
 from .sql import (
     OBJECT_COLUMNS,
@@ -66,6 +68,7 @@ _MERGED_FIELDS = (
     "model_version",
     "software_version",
     "sample_count",
+    "gateway_id",
 )
 
 
@@ -94,7 +97,7 @@ def _clamp(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE_LIMIT))
 
 
-class SqlCatalog(ABC):
+class SqlCatalog(OutboxSql, LifecycleSql, ABC):
     """A :class:`~.interface.Catalog` on a SQL database; see the module doc."""
 
     def __init__(
@@ -242,6 +245,7 @@ class SqlCatalog(ABC):
             "retention_until": time_in(
                 self._retention.retention_until(record, created_at)
             ),
+            "gateway_id": record.gateway_id,
         }
 
     @staticmethod
