@@ -18,6 +18,14 @@ from .errors import (
 )
 from .factory import open_catalog
 from .interface import MAX_PAGE_LIMIT, Catalog
+from .lifecycle import (
+    AuditAction,
+    AuditEntry,
+    CrashVerdictRecord,
+    JobRecord,
+    JobState,
+    Verdict,
+)
 from .migrations import Migration
 from .models import (
     CatalogObject,
@@ -43,13 +51,18 @@ __all__ = [
     "MAX_PAGE_LIMIT",
     "POSTGRES_MIGRATIONS",
     "SQLITE_MIGRATIONS",
+    "AuditAction",
+    "AuditEntry",
     "Catalog",
     "CatalogError",
     "CatalogObject",
     "CatalogSchemaError",
     "CatalogUnavailable",
+    "CrashVerdictRecord",
     "InvalidCursor",
     "InvalidRecord",
+    "JobRecord",
+    "JobState",
     "Migration",
     "ObjectFilter",
     "ObjectKind",
@@ -62,6 +75,7 @@ __all__ = [
     "UpsertOutcome",
     "UpsertResult",
     "UserType",
+    "Verdict",
     "check_identifier",
     "iter_pages",
     "kind_for_bucket",
