@@ -1,0 +1,1 @@
+"""Model manager of the gateway: receive, verify, shadow-test, swap models."""
