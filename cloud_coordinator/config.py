@@ -69,6 +69,25 @@ SQLite catalog and a local-directory store beside the file)::
     models_prefix = "models"      # models/{name}/announce
     devices_prefix = "devices"    # devices/{id}/data
 
+    [models]                      # model publishing (TUF repository)
+    name = "crash-detector"
+    bucket = "models"             # TUF metadata and targets
+    keys_dir = "keys/tuf"         # root.pem, targets.pem, snapshot.pem, ...
+    root_threshold = 1
+    base_keras = ""               # network rebuilt with new heads
+                                  # ("" = models/shipped/crash_v1.keras)
+    validation_file = "validation/crash-detector.npz"  # made if missing
+    validation_rides = 24
+    validation_seed = 4242
+    canary_gateways = ""          # comma-separated gateway ids
+    canary_share = 0.1            # share of gateways (by id hash) first
+    min_canaries = 1              # healthy canaries needed to promote
+    announce = true               # retained MQTT announcement ([broker])
+    root_expiry_s = 31536000
+    targets_expiry_s = 2592000
+    snapshot_expiry_s = 604800
+    timestamp_expiry_s = 172800   # an offline gateway verifies this long
+
 Relative paths are taken from the configuration file's folder. Environment
 variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
 e.g. ``CLOUD_COORDINATOR_STORE_SECRET_ACCESS_KEY``. An error names the
@@ -99,6 +118,7 @@ __all__ = [
     "ConfigError",
     "CoordinatorConfig",
     "DownloadConfig",
+    "ModelsConfig",
     "RetentionConfig",
     "StoreConfig",
     "load_config",
@@ -205,6 +225,28 @@ class BrokerConfig:
     devices_prefix: str = "devices"
 
 
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Model publishing: the TUF repository, validation data and roll-out."""
+
+    name: str = "crash-detector"
+    bucket: str = "models"
+    keys_dir: str = "keys/tuf"
+    root_threshold: int = 1
+    base_keras: str = ""
+    validation_file: str = "validation/crash-detector.npz"
+    validation_rides: int = 24
+    validation_seed: int = 4242
+    canary_gateways: str = ""
+    canary_share: float = 0.1
+    min_canaries: int = 1
+    announce: bool = True
+    root_expiry_s: int = 365 * 86400
+    targets_expiry_s: int = 30 * 86400
+    snapshot_expiry_s: int = 7 * 86400
+    timestamp_expiry_s: int = 2 * 86400
+
+
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("store", "kind"): ("local", "s3"),
     ("auth", "algorithm"): ("HS256", "ES256"),
@@ -224,6 +266,7 @@ class CoordinatorConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     downloads: DownloadConfig = field(default_factory=DownloadConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
 
     def path(self, value: str) -> Path | None:
         """Return a configured path anchored at ``base_dir`` (None if empty)."""
@@ -251,6 +294,7 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionConfig,
     "downloads": DownloadConfig,
     "broker": BrokerConfig,
+    "models": ModelsConfig,
 }
 
 
@@ -344,8 +388,27 @@ def _check(config: CoordinatorConfig, source: str) -> None:
     if config.auth.algorithm == "ES256" and not config.auth.public_key_file:
         raise ConfigError(f"{source}: [auth] ES256 needs public_key_file")
     _check_broker(config.broker, source)
+    _check_models(config.models, source)
     if not config.catalog.url:
         raise ConfigError(f"{source}: [catalog] url must not be empty")
+
+
+def _check_models(models: ModelsConfig, source: str) -> None:
+    if not 0.0 <= models.canary_share <= 1.0:
+        raise ConfigError(
+            f"{source}: [models] canary_share = {models.canary_share}: expected 0-1"
+        )
+    if models.root_threshold < 1 or models.min_canaries < 1:
+        raise ConfigError(
+            f"{source}: [models] root_threshold and min_canaries must be >= 1"
+        )
+    expiries = ("root", "targets", "snapshot", "timestamp")
+    if any(getattr(models, f"{role}_expiry_s") <= 0 for role in expiries):
+        raise ConfigError(f"{source}: [models] every *_expiry_s must be > 0")
+    if not models.name or "/" in models.name or not models.bucket:
+        raise ConfigError(
+            f"{source}: [models] name and bucket must be non-empty (name without /)"
+        )
 
 
 def _check_broker(broker: BrokerConfig, source: str) -> None:
