@@ -9,6 +9,7 @@ tree; :func:`record_from_object` turns a stored object's metadata into a
 record to index.
 """
 
+from .device_registry import Device
 from .errors import (
     CatalogError,
     CatalogSchemaError,
@@ -59,6 +60,7 @@ __all__ = [
     "CatalogSchemaError",
     "CatalogUnavailable",
     "CrashVerdictRecord",
+    "Device",
     "InvalidCursor",
     "InvalidRecord",
     "JobRecord",

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from .device_registry import Device
 from .lifecycle import AuditEntry, CrashVerdictRecord, JobRecord
 from .models import (
     CatalogObject,
@@ -275,6 +276,22 @@ class Catalog(Protocol):
 
         Returns the rows deleted per table; the audit log is kept.
         """
+        ...
+
+    def upsert_device(self, device: Device) -> Device:
+        """Register an online device for a rider (or move it); return the row.
+
+        Raises:
+            InvalidRecord: a malformed id.
+        """
+        ...
+
+    def get_device(self, device_id: str) -> Device | None:
+        """Return a registered device, or None if unknown."""
+        ...
+
+    def list_devices(self, rider_id: str | None = None) -> list[Device]:
+        """Return every registered device (one rider's only), by id."""
         ...
 
     def close(self) -> None:

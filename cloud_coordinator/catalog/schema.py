@@ -8,6 +8,7 @@ first, so the listing indexes end in ``sort_time DESC, object_id DESC``.
 
 from __future__ import annotations
 
+from .device_schema import DEVICE_MIGRATION_NAME, POSTGRES_DEVICES, SQLITE_DEVICES
 from .lifecycle_schema import (
     LIFECYCLE_MIGRATION_NAME,
     POSTGRES_LIFECYCLE,
@@ -146,6 +147,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(3, LIFECYCLE_MIGRATION_NAME, SQLITE_LIFECYCLE),
+    Migration(4, DEVICE_MIGRATION_NAME, SQLITE_DEVICES),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -236,4 +238,5 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(3, LIFECYCLE_MIGRATION_NAME, POSTGRES_LIFECYCLE),
+    Migration(4, DEVICE_MIGRATION_NAME, POSTGRES_DEVICES),
 )

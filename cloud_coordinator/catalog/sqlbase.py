@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .cursor import decode_cursor, encode_cursor
+from .device_registry import DeviceRegistrySql
 from .errors import CatalogSchemaError
 from .interface import MAX_PAGE_LIMIT
 from .lifecycle_sql import LifecycleSql
@@ -97,7 +98,7 @@ def _clamp(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE_LIMIT))
 
 
-class SqlCatalog(OutboxSql, LifecycleSql, ABC):
+class SqlCatalog(OutboxSql, LifecycleSql, DeviceRegistrySql, ABC):
     """A :class:`~.interface.Catalog` on a SQL database; see the module doc."""
 
     def __init__(
