@@ -29,6 +29,11 @@ an operator can fix the file without reading code::
     [metrics]
     port = 9464               # Prometheus on 127.0.0.1; 0: off
 
+    [models]                  # signed model updates (edge_agent.modelmgr)
+    enabled = true
+    repository_url = "store://models"
+    trusted_root = "/etc/edge-agent/tuf-root.json"
+
     [suits.SUIT-0001]
     rider_id = "r1"
     user_type = "private"     # or "professional"
@@ -46,6 +51,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edge_agent.modelmgr.config import ModelUpdateConfig
 from edge_agent.mqtt.config import MqttConfig
 from edge_agent.mqtt.errors import MqttConfigError
 
@@ -198,6 +204,7 @@ class GatewayConfig:
     suits: dict[str, SuitIdentity] = field(default_factory=dict)
     custody: CustodyConfig = field(default_factory=CustodyConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    models: ModelUpdateConfig = field(default_factory=ModelUpdateConfig)
 
     @property
     def store_root(self) -> Path:
@@ -321,6 +328,7 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
         "gating": GatingConfig,
         "service": ServiceConfig,
         "metrics": MetricsConfig,
+        "models": ModelUpdateConfig,
     }
     known = {"gateway", "suits", "retention", "mqtt", *sections, *operations}
     unknown = set(raw) - known
@@ -374,6 +382,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("gating", "uplink_timeout_s"): (0.1, 60.0, "0.1..60 seconds"),
     ("service", "step_stall_s"): (1.0, 86400.0, "1..86400 seconds"),
     ("metrics", "port"): (0, 65535, "0 (off) or a TCP port 1..65535"),
+    ("models", "check_interval_s"): (1.0, 7 * 86400.0, "1..604800 seconds"),
 }
 
 
