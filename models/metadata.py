@@ -24,6 +24,9 @@ from .errors import ModelFileError, ModelMetadataError
 
 __all__ = [
     "METADATA_SCHEMA",
+    "PRECISIONS",
+    "PRECISION_FLOAT32",
+    "PRECISION_INT8",
     "SIGNATURE_KEY",
     "DecisionRule",
     "InputSpec",
@@ -35,6 +38,11 @@ __all__ = [
 METADATA_SCHEMA = "crash-model-metadata/1"
 # The one signature the exporter writes; runtimes call it by this key.
 SIGNATURE_KEY = "serving_default"
+PRECISION_FLOAT32 = "float32"
+# Full-integer model: int8 input and outputs with per-tensor scale and zero
+# point, which the runtime applies itself.
+PRECISION_INT8 = "int8"
+PRECISIONS = (PRECISION_FLOAT32, PRECISION_INT8)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,14 @@ class ModelMetadata:
     validation: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     software: dict[str, str] = field(default_factory=dict)
+    # Optional sections (older files lack them): the output layer's weights
+    # (``head.kernel``, ``head.bias``, read by ``models.head``), the numeric
+    # precision of the model's tensors ("float32" or "int8"), the per-channel
+    # normalisation inside the model, and held-out evaluation figures.
+    head: dict[str, Any] | None = None
+    precision: str = PRECISION_FLOAT32
+    normalisation: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
     schema: str = METADATA_SCHEMA
 
     @property
@@ -108,6 +124,8 @@ class ModelMetadata:
         """Return the JSON-ready form (schema first)."""
         data = asdict(self)
         schema = data.pop("schema")
+        if data["head"] is None:
+            del data["head"]
         return {"schema": schema, **data}
 
     @classmethod
@@ -159,8 +177,27 @@ class ModelMetadata:
             validation=top.mapping("validation"),
             training=top.mapping("training"),
             software={str(k): str(v) for k, v in top.mapping("software").items()},
+            head=top.mapping("head") if top.has("head") else None,
+            precision=_precision(top, source),
+            normalisation=top.mapping("normalisation")
+            if top.has("normalisation")
+            else {},
+            evaluation=top.mapping("evaluation") if top.has("evaluation") else {},
             schema=schema,
         )
+
+
+def _precision(top: _Fields, source: str) -> str:
+    """Return the optional ``precision`` field, checked."""
+    if not top.has("precision"):
+        return PRECISION_FLOAT32
+    precision = top.text("precision")
+    if precision not in PRECISIONS:
+        raise ModelMetadataError(
+            f"{source}: field 'precision': expected one of {PRECISIONS}, "
+            f"found {precision!r}"
+        )
+    return precision
 
 
 class _Fields:
@@ -188,6 +225,9 @@ class _Fields:
                 f"found {value!r}"
             )
         return value
+
+    def has(self, key: str) -> bool:
+        return key in self._data
 
     def text(self, key: str) -> str:
         value: str = self._get(key, (str,), "a string")

@@ -33,16 +33,23 @@ from .metadata import InputSpec, ModelMetadata, load_metadata
 
 __all__ = [
     "SHIPPED_MODEL_FILE",
+    "SHIPPED_MODEL_STEM",
     "ModelInfo",
     "file_sha256",
     "load_model_info",
     "metadata_path_for",
     "shipped_model",
+    "shipped_path",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 
-SHIPPED_MODEL_FILE = "crash_v1.tflite"
+# The shipped model's files share this stem: ``.tflite`` (what gateways
+# run), ``.json`` (its metadata, with the head), ``.keras`` (the network it
+# was converted from, for rebuilding with new head weights) and
+# ``.calibration.npz`` (training windows that calibrate an int8 rebuild).
+SHIPPED_MODEL_STEM = "crash_v1"
+SHIPPED_MODEL_FILE = SHIPPED_MODEL_STEM + ".tflite"
 # Read in 1 MiB pieces: models are small, but the helper also hashes whatever
 # path a caller hands it.
 _HASH_CHUNK_BYTES = 1 << 20
@@ -154,6 +161,16 @@ def _resource_path(name: str) -> Path:
     if isinstance(resource, Path):
         return resource
     return _RESOURCE_FILES.enter_context(resources.as_file(resource))
+
+
+def shipped_path(suffix: str) -> Path:
+    """Return the path of the shipped model's file with ``suffix``.
+
+    ``shipped_path(".keras")`` is the Keras network, ``".tflite"`` the model,
+    ``".json"`` its metadata, ``".calibration.npz"`` its calibration windows.
+    The file may not exist; callers that open it report that.
+    """
+    return _resource_path(SHIPPED_MODEL_STEM + suffix)
 
 
 def shipped_model() -> ModelInfo:

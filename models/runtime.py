@@ -16,6 +16,11 @@ The interpreter is resized once to a fixed batch (default 64) and the last
 partial batch is padded with zeros, so tensors are allocated once per model.
 Windows are independent, so padding does not change any window's output.
 
+A model is float32 or full-integer int8 (``precision`` in its metadata); for
+an int8 model the runner quantises the float windows with the input tensor's
+scale and zero point and dequantises both outputs, so callers always pass and
+get float32.
+
 The runtime is ``ai_edge_litert``; ``tflite_runtime`` is tried only when
 LiteRT is missing (it fails to load with NumPy 2). Errors:
 ``ModelFileError`` (the interpreter cannot open the file) and
@@ -133,14 +138,18 @@ class CrashModelRunner:
             raise ModelContractError(
                 f"{source}: expected one input of shape {expected}, found {found}"
             )
-        if inputs[0]["dtype"] != np.float32:
-            raise ModelContractError(
-                f"{source}: expected float32 input, found {inputs[0]['dtype']}"
-            )
         self._input_index: int = inputs[0]["index"]
         self._probability_index, self._embedding_index = _output_indices(
             self._interpreter, source
         )
+        by_index = {d["index"]: d for d in self._interpreter.get_output_details()}
+        self._input_q = _Quantisation.of(inputs[0], source)
+        self._probability_q = _Quantisation.of(
+            by_index[self._probability_index], source
+        )
+        self._embedding_q = _Quantisation.of(by_index[self._embedding_index], source)
+        #: "int8" when the model takes and gives int8 tensors, else "float32".
+        self.precision = "int8" if self._input_q.is_int8 else "float32"
 
         try:
             self._interpreter.resize_tensor_input(
@@ -179,15 +188,61 @@ class CrashModelRunner:
         n = len(batch)
         probability = np.empty(n, dtype=np.float32)
         embedding = np.empty((n, self.embedding_size), dtype=np.float32)
-        chunk = np.zeros((self.batch_windows, *shape), dtype=np.float32)
+        chunk = np.zeros((self.batch_windows, *shape), dtype=self._input_q.dtype)
         for start in range(0, n, self.batch_windows):
             stop = min(start + self.batch_windows, n)
-            chunk[: stop - start] = batch[start:stop]
-            chunk[stop - start :] = 0.0
+            chunk[: stop - start] = self._input_q.quantise(batch[start:stop])
+            chunk[stop - start :] = self._input_q.zero_point
             self._interpreter.set_tensor(self._input_index, chunk)
             self._interpreter.invoke()
             out_p = self._interpreter.get_tensor(self._probability_index)
             out_e = self._interpreter.get_tensor(self._embedding_index)
-            probability[start:stop] = out_p[: stop - start, 0]
-            embedding[start:stop] = out_e[: stop - start]
+            probability[start:stop] = self._probability_q.dequantise(
+                out_p[: stop - start, 0]
+            )
+            embedding[start:stop] = self._embedding_q.dequantise(out_e[: stop - start])
         return WindowOutputs(probability, embedding)
+
+
+@dataclass(frozen=True)
+class _Quantisation:
+    """How one tensor maps to real values: ``real = scale * (q - zero_point)``."""
+
+    dtype: Any
+    scale: float
+    zero_point: int
+
+    @property
+    def is_int8(self) -> bool:
+        return bool(self.dtype == np.int8)
+
+    @classmethod
+    def of(cls, detail: dict[str, Any], source: str) -> _Quantisation:
+        """Return the quantisation of a tensor detail (float32 or int8 only)."""
+        dtype = detail["dtype"]
+        if dtype == np.float32:
+            return cls(np.float32, 1.0, 0)
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        if dtype != np.int8 or not scale > 0:
+            raise ModelContractError(
+                f"{source}: tensor {detail['name']!r}: expected float32, or int8 "
+                f"with a scale, found {np.dtype(dtype).name} scale {scale}"
+            )
+        return cls(np.int8, float(scale), int(zero_point))
+
+    def quantise(self, real: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        """Return ``real`` in this tensor's type (rounded and saturated)."""
+        if not self.is_int8:
+            same: npt.NDArray[Any] = real
+            return same
+        q = np.rint(real / np.float32(self.scale)) + self.zero_point
+        out: npt.NDArray[np.int8] = np.clip(q, -128, 127).astype(np.int8)
+        return out
+
+    def dequantise(self, values: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """Return real values of this tensor's raw output."""
+        if not self.is_int8:
+            return np.asarray(values, dtype=np.float32)
+        shifted = values.astype(np.float32) - np.float32(self.zero_point)
+        out: npt.NDArray[np.float32] = shifted * np.float32(self.scale)
+        return out

@@ -40,8 +40,15 @@ from .evaluation import (
 )
 from .metadata import DecisionRule
 from .network import build_network
+from .rebuild import save_calibration
 
-__all__ = ["TrainConfig", "TrainResult", "predict_rides", "train_run"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "calibration_windows",
+    "predict_rides",
+    "train_run",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +58,10 @@ _NORMALISATION_WINDOWS = 4000
 # Windows kept for the export check: every validation positive up to this many,
 # topped up with negatives.
 _CHECK_WINDOWS = 256
+# Training windows kept to calibrate an int8 export (and an int8 rebuild with
+# new head weights): a few hundred cover the value ranges; more only slows
+# the converter.
+_CALIBRATION_WINDOWS = 512
 # Epochs without a better validation AUC before training stops early.
 _PATIENCE_EPOCHS = 4
 
@@ -105,6 +116,29 @@ def _check_windows(
     take = min(len(negatives), _CHECK_WINDOWS - len(positives))
     chosen = np.concatenate([positives, rng.choice(negatives, take, replace=False)])
     return np.ascontiguousarray(validation.windows[np.sort(chosen)])
+
+
+def calibration_windows(
+    windows: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int8],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.float32]:
+    """Return the int8 calibration set: training windows, a quarter positive.
+
+    Crash windows hold the largest values the model sees; without enough of
+    them the int8 input scale would clip the impacts it must detect.
+    """
+    positives = np.flatnonzero(labels == 1)
+    negatives = np.flatnonzero(labels == 0)
+    n_pos = min(len(positives), _CALIBRATION_WINDOWS // 4)
+    n_neg = min(len(negatives), _CALIBRATION_WINDOWS - n_pos)
+    chosen = np.concatenate(
+        [
+            rng.choice(positives, n_pos, replace=False),
+            rng.choice(negatives, n_neg, replace=False),
+        ]
+    )
+    return np.ascontiguousarray(windows[np.sort(chosen)])
 
 
 def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
@@ -207,6 +241,9 @@ def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
 
     model.save(run_dir / "model.keras")
     np.save(run_dir / "check_windows.npy", _check_windows(validation_set, rng))
+    save_calibration(
+        run_dir / "calibration.npz", calibration_windows(x_train, y_train, rng)
+    )
     run = {
         "decision": asdict(decision),
         "validation": validation,
