@@ -13,6 +13,8 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     GET /api/v1/riders/{rider_id}               one rider
     PUT /api/v1/riders/{rider_id}               create/update a rider (admin)
     GET /api/v1/blobs/{bucket}/{key}            bytes of a signed local link
+    GET /api/v1/riders/{rider_id}/export        a rider's data as a tar stream
+    DELETE /api/v1/riders/{rider_id}/data       erase a rider's data (audited)
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -35,6 +37,7 @@ from .routes import (
     riders_router,
     system_router,
 )
+from .routes.privacy import router as privacy_router
 from .services import ApiServices
 
 __all__ = ["API_TITLE", "create_app"]
@@ -79,6 +82,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         logs_router,
         riders_router,
         blobs_router,
+        privacy_router,
     ):
         app.include_router(router)
     return app

@@ -82,6 +82,16 @@ _JOB_COLUMNS = (
     "result",
     "error",
 )
+# Tables with a rider_id column whose rows erasure deletes (the audit log
+# is kept on purpose; objects are deleted one by one, with their audit).
+_RIDER_TABLES = (
+    "crash_verdicts",
+    "jobs",
+    "retention_notices",
+    "notifications",
+    "ingest_events",
+    "riders",
+)
 _O_COLUMNS = ", ".join(f"o.{column}" for column in OBJECT_COLUMNS)
 # The retention policy, re-applied in SQL: raw, dated, no crash known for the
 # log in any of its objects, rider not professional (by row or registry).
@@ -486,12 +496,13 @@ class LifecycleSql:
         """Delete a rider's registry row, verdicts, jobs and notices; audit it.
 
         Objects are deleted one by one before (:meth:`delete_object`); the
-        audit log is kept. Returns the rows deleted per table.
+        rider's notifications and ingest log entries go too. The audit log
+        is kept. Returns the rows deleted per table.
         """
         check_identifier("rider_id", rider_id)
         counts: dict[str, int] = {}
         with self._transaction(write=True) as cursor:
-            for table in ("crash_verdicts", "jobs", "retention_notices", "riders"):
+            for table in _RIDER_TABLES:
                 cursor.execute(
                     f"SELECT count(*) FROM {table} WHERE rider_id = "
                     f"{self._p('rider_id')}",
