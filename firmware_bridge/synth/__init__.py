@@ -30,7 +30,9 @@ from .api import SynthRide, ride_log_path, synthesise, write_ride
 from .chunks import SampleTruth, SynthChunk, iter_ride_chunks
 from .constants import CHUNK_S, G_M_S2
 from .spec import (
+    ALL_CRASH_KINDS,
     CRASH_KINDS,
+    EXTRA_CRASH_KINDS,
     SCENARIOS,
     Activity,
     RideSpec,
@@ -40,9 +42,11 @@ from .spec import (
 from .truth import DEFINITIONS, CrashEventTruth, RideTruth, truth_path
 
 __all__ = [
+    "ALL_CRASH_KINDS",
     "CHUNK_S",
     "CRASH_KINDS",
     "DEFINITIONS",
+    "EXTRA_CRASH_KINDS",
     "G_M_S2",
     "SCENARIOS",
     "Activity",

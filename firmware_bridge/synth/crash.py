@@ -12,6 +12,9 @@ the bike leans to at onset (+1 right, -1 left, as the lean's sign).
   0.4-0.9 s of free fall tumbling, a hard landing (12-30 g at 70 km/h and
   more, less when slower; clipped by a 16 g sensor), tumbling with secondary
   hits, slide;
+- standstill: stopped with a foot down, the bike tips over (roll to about
+  90 degrees in 0.6-1.1 s as support fades), the rider lands on the side
+  (3-7 g), no slide;
 - collision: the bike hits an obstacle; the rider decelerates by 30-55 % of
   the speed in 60-120 ms (3-25 g), pitches over the bars, flies 0.3-0.7 s,
   lands (8-26 g, less below 45 km/h), tumbles and slides.
@@ -171,7 +174,35 @@ def _collision(
     return cv, slide_start
 
 
-_KINDS = {"lowside": _lowside, "highside": _highside, "collision": _collision}
+def _standstill(
+    onset: OnsetState, rate_hz: float, rng: np.random.Generator
+) -> tuple[CrashCanvas, float]:
+    """Tip over with the bike at a standstill (a foot slips at the lights)."""
+    side = _side(onset, rng)
+    fall_s = _u(rng, 0.6, 1.1)
+    cv = _canvas(onset, rate_hz, fall_s + 0.2)
+    x, _, z = np.eye(3)
+
+    cv.body_turn(x, 0.0, fall_s, side * math.radians(_u(rng, 75, 95)) - onset.roll_rad)
+    cv.world_turn(z, 0.1, fall_s, math.radians(_u(rng, -20, 20)))
+    # Support fades as the bike goes over, returns when the rider lands.
+    cv.base[:, 2] = (
+        1.0
+        - 0.55 * cv.step(0.3 * fall_s, fall_s)
+        + 0.55 * cv.step(fall_s, fall_s + 0.05)
+    )
+    peak = _u(rng, 3.0, 7.0)
+    cv.pulse(fall_s, _u(rng, 0.04, 0.08), peak, np.array([0.0, side * 0.4, 0.9]))
+    cv.pulse(fall_s + _u(rng, 0.15, 0.3), 0.05, _u(rng, 1.0, 2.0), z)
+    return cv, fall_s + 0.1
+
+
+_KINDS = {
+    "lowside": _lowside,
+    "highside": _highside,
+    "collision": _collision,
+    "standstill": _standstill,
+}
 
 
 def build_crash(

@@ -167,6 +167,14 @@ def _choose_onset(
         wanted = leaning & (so_far <= 25.0)
     elif spec.crash == "highside":
         wanted = leaning & (so_far >= 60.0)
+    elif spec.crash == "standstill":
+        # Stopped on the bike: at lights, or the final stop of the ride.
+        stopped = v <= 0.2
+        for candidates in (stopped & (t > kin.ride_start_s + 20.0), stopped):
+            found = np.flatnonzero(candidates)
+            if len(found):
+                return float(t[int(rng.choice(found))])
+        return float(t[-1])
     else:
         wanted = np.isnan(so_far) & (v >= 8.0) & (a == 0.0)
     for candidates in (wanted, np.isnan(so_far) & (v >= 5.0), v >= v.max() - 1e-9):

@@ -18,7 +18,9 @@ from .constants import DEFAULT_START_UTC
 
 __all__ = [
     "ACCEL_FULL_SCALES_G",
+    "ALL_CRASH_KINDS",
     "CRASH_KINDS",
+    "EXTRA_CRASH_KINDS",
     "GYRO_FULL_SCALES_DPS",
     "REFERENCE_SEEDS",
     "SCENARIOS",
@@ -30,6 +32,11 @@ __all__ = [
 
 SCENARIOS = ("city", "highway", "track", "mixed")
 CRASH_KINDS = ("lowside", "highside", "collision")
+# Crash kinds a spec may ask for by name but that ``--crash random`` and
+# other draws over ``CRASH_KINDS`` never pick (so existing seeds keep their
+# crash): a fall with the bike at a standstill.
+EXTRA_CRASH_KINDS = ("standstill",)
+ALL_CRASH_KINDS = CRASH_KINDS + EXTRA_CRASH_KINDS
 # The full scales the v1 decoder accepts (firmware_bridge.logformat.decoder).
 ACCEL_FULL_SCALES_G = (2, 4, 8, 16, 32)
 GYRO_FULL_SCALES_DPS = (125, 250, 500, 1000, 2000, 4000)
@@ -111,8 +118,8 @@ class RideSpec:
         if self.riding_s == 0 and self.walk_before_s + self.walk_after_s < 1.0:
             _fail("walk_before_s + walk_after_s", ">= 1 s without riding", 0.0)
         if self.crash is not None:
-            if self.crash not in CRASH_KINDS:
-                _fail("crash", f"None or one of {CRASH_KINDS}", self.crash)
+            if self.crash not in ALL_CRASH_KINDS:
+                _fail("crash", f"None or one of {ALL_CRASH_KINDS}", self.crash)
             if self.riding_s < 2 * MIN_CRASH_AT_S:
                 _fail(
                     "riding_s", f">= {2 * MIN_CRASH_AT_S} s with a crash", self.riding_s
