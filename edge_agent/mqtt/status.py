@@ -10,7 +10,9 @@ Schema ``gateway-status/1``::
      "disk_used_bytes": 123, "disk_free_bytes": 456, "disk_limit_bytes": null,
      "last_sync_utc": "<ISO 8601>" | null,
      "held_back": {"pull": "suit not charging", "upload": "uplink down"},
-     "software_version": "0.1.0"}
+     "software_version": "0.1.0",
+     "model_update": null | {"version": "1.2.0", "result": "installed",
+                             "reason": null, "at_utc": "<ISO 8601>", ...}}
 
 The agent supplies everything after ``reason`` as a dict (:data:`STATUS_FIELDS`
 lists the keys and types); unknown keys are refused so a typo cannot leak
@@ -62,6 +64,9 @@ STATUS_FIELDS: dict[str, tuple[type | None, ...]] = {
     "last_sync_utc": (str, None),
     "held_back": (dict,),
     "software_version": (str, None),
+    # The last model update attempt (edge_agent.modelmgr): version, result
+    # (installed, refused, restored), reason, time, shadow-test figures.
+    "model_update": (dict, None),
 }
 
 
