@@ -88,6 +88,16 @@ SQLite catalog and a local-directory store beside the file)::
     snapshot_expiry_s = 604800
     timestamp_expiry_s = 172800   # an offline gateway verifies this long
 
+    [ingest]                      # `cloud-coordinator ingest` workers
+    group = "ingest"              # shared-subscription group of the workers
+    threads = 4                   # events catalogued at once per worker
+    verify = "hash"               # or "metadata": trust the store's SHA-256
+    session_expiry_s = 3600       # broker keeps unacked events this long
+    reconcile_interval_s = 3600.0 # bucket listing pass; 0 = never
+    relay_interval_s = 1.0        # outbox -> MQTT cloud/events; 0 = off
+    relay_analytics = true        # also "analytics ready" on cloud/events
+    temp_dir = ""                 # big objects are hashed through here
+
 Relative paths are taken from the configuration file's folder. Environment
 variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
 e.g. ``CLOUD_COORDINATOR_STORE_SECRET_ACCESS_KEY``. An error names the
@@ -118,6 +128,7 @@ __all__ = [
     "ConfigError",
     "CoordinatorConfig",
     "DownloadConfig",
+    "IngestConfig",
     "ModelsConfig",
     "RetentionConfig",
     "StoreConfig",
@@ -247,8 +258,23 @@ class ModelsConfig:
     timestamp_expiry_s: int = 2 * 86400
 
 
+@dataclass(frozen=True)
+class IngestConfig:
+    """The ingest workers (gateway events into the catalog)."""
+
+    group: str = "ingest"
+    threads: int = 4
+    verify: str = "hash"
+    session_expiry_s: int = 3600
+    reconcile_interval_s: float = 3600.0
+    relay_interval_s: float = 1.0
+    relay_analytics: bool = True
+    temp_dir: str = ""
+
+
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("store", "kind"): ("local", "s3"),
+    ("ingest", "verify"): ("hash", "metadata"),
     ("auth", "algorithm"): ("HS256", "ES256"),
 }
 
@@ -267,6 +293,7 @@ class CoordinatorConfig:
     downloads: DownloadConfig = field(default_factory=DownloadConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def path(self, value: str) -> Path | None:
         """Return a configured path anchored at ``base_dir`` (None if empty)."""
@@ -295,6 +322,7 @@ _SECTIONS: dict[str, type] = {
     "downloads": DownloadConfig,
     "broker": BrokerConfig,
     "models": ModelsConfig,
+    "ingest": IngestConfig,
 }
 
 
@@ -388,6 +416,7 @@ def _check(config: CoordinatorConfig, source: str) -> None:
     if config.auth.algorithm == "ES256" and not config.auth.public_key_file:
         raise ConfigError(f"{source}: [auth] ES256 needs public_key_file")
     _check_broker(config.broker, source)
+    _check_ingest(config.ingest, source)
     _check_models(config.models, source)
     if not config.catalog.url:
         raise ConfigError(f"{source}: [catalog] url must not be empty")
@@ -409,6 +438,20 @@ def _check_models(models: ModelsConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: [models] name and bucket must be non-empty (name without /)"
         )
+
+
+def _check_ingest(ingest: IngestConfig, source: str) -> None:
+    if not 1 <= ingest.threads <= 64:
+        raise ConfigError(
+            f"{source}: [ingest] threads = {ingest.threads}: expected 1-64"
+        )
+    if not ingest.group or any(char in ingest.group for char in "/+#"):
+        raise ConfigError(
+            f"{source}: [ingest] group = {ingest.group!r}: non-empty, without /+#"
+        )
+    for name in ("session_expiry_s", "reconcile_interval_s", "relay_interval_s"):
+        if getattr(ingest, name) < 0:
+            raise ConfigError(f"{source}: [ingest] {name} must be >= 0")
 
 
 def _check_broker(broker: BrokerConfig, source: str) -> None:
