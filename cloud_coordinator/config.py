@@ -98,6 +98,19 @@ SQLite catalog and a local-directory store beside the file)::
     relay_analytics = true        # also "analytics ready" on cloud/events
     temp_dir = ""                 # big objects are hashed through here
 
+    [devices]                     # `cloud-coordinator devices run` workers
+    worker_id = "w1"              # stable and unique per worker: names its
+                                  # MQTT session and its window objects
+    group = "devices"             # shared-subscription group of the workers
+    window_s = 300.0              # samples of one device per object window
+    flush_interval_s = 5.0        # commit pending samples at least this often
+    max_batch_messages = 900      # ... or at this many (below the broker's
+                                  # max_inflight_messages, 1000)
+    session_expiry_s = 86400      # broker keeps unacked samples this long
+    max_age_s = 604800.0          # older sample times are refused
+    max_future_s = 300.0          # sample times further ahead are refused
+    quarantine_bucket = "quarantine"   # refused messages, with the reason
+
 Relative paths are taken from the configuration file's folder. Environment
 variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
 e.g. ``CLOUD_COORDINATOR_STORE_SECRET_ACCESS_KEY``. An error names the
@@ -127,6 +140,7 @@ __all__ = [
     "CatalogConfig",
     "ConfigError",
     "CoordinatorConfig",
+    "DevicesConfig",
     "DownloadConfig",
     "IngestConfig",
     "ModelsConfig",
@@ -272,6 +286,21 @@ class IngestConfig:
     temp_dir: str = ""
 
 
+@dataclass(frozen=True)
+class DevicesConfig:
+    """The live device-data workers (MQTT samples into raw window objects)."""
+
+    worker_id: str = "w1"
+    group: str = "devices"
+    window_s: float = 300.0
+    flush_interval_s: float = 5.0
+    max_batch_messages: int = 900
+    session_expiry_s: int = 86400
+    max_age_s: float = 7 * 86400.0
+    max_future_s: float = 300.0
+    quarantine_bucket: str = "quarantine"
+
+
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("store", "kind"): ("local", "s3"),
     ("ingest", "verify"): ("hash", "metadata"),
@@ -294,6 +323,7 @@ class CoordinatorConfig:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
 
     def path(self, value: str) -> Path | None:
         """Return a configured path anchored at ``base_dir`` (None if empty)."""
@@ -323,6 +353,7 @@ _SECTIONS: dict[str, type] = {
     "broker": BrokerConfig,
     "models": ModelsConfig,
     "ingest": IngestConfig,
+    "devices": DevicesConfig,
 }
 
 
@@ -418,8 +449,28 @@ def _check(config: CoordinatorConfig, source: str) -> None:
     _check_broker(config.broker, source)
     _check_ingest(config.ingest, source)
     _check_models(config.models, source)
+    _check_devices(config.devices, source)
     if not config.catalog.url:
         raise ConfigError(f"{source}: [catalog] url must not be empty")
+
+
+def _check_devices(devices: DevicesConfig, source: str) -> None:
+    for name in ("worker_id", "group"):
+        value = getattr(devices, name)
+        if not value or len(value) > 64 or any(c in value for c in "/+#$ "):
+            raise ConfigError(
+                f"{source}: [devices] {name} = {value!r}: expected 1-64 characters "
+                "without / + # $ or spaces"
+            )
+    for name in ("window_s", "flush_interval_s", "max_age_s", "max_future_s"):
+        if getattr(devices, name) <= 0:
+            raise ConfigError(f"{source}: [devices] {name} must be > 0")
+    if devices.max_batch_messages < 1 or devices.session_expiry_s < 1:
+        raise ConfigError(
+            f"{source}: [devices] max_batch_messages and session_expiry_s must be >= 1"
+        )
+    if not devices.quarantine_bucket:
+        raise ConfigError(f"{source}: [devices] quarantine_bucket must not be empty")
 
 
 def _check_models(models: ModelsConfig, source: str) -> None:
