@@ -15,6 +15,9 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     GET /api/v1/blobs/{bucket}/{key}            bytes of a signed local link
     GET /api/v1/riders/{rider_id}/export        a rider's data as a tar stream
     DELETE /api/v1/riders/{rider_id}/data       erase a rider's data (audited)
+    PUT /api/v1/logs/{log_id}/crash-verdict     confirm/reject a crash (to gateway)
+    GET /api/v1/logs/{log_id}/crash-verdict     the newest verdict
+    POST /api/v1/logs/{log_id}/crash-release    delete a log's crash data (audited)
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -37,6 +40,7 @@ from .routes import (
     riders_router,
     system_router,
 )
+from .routes.crashes import router as crashes_router
 from .routes.privacy import router as privacy_router
 from .services import ApiServices
 
@@ -83,6 +87,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         riders_router,
         blobs_router,
         privacy_router,
+        crashes_router,
     ):
         app.include_router(router)
     return app

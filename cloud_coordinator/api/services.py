@@ -17,6 +17,7 @@ from ..auth import TokenVerifier
 from ..catalog import Catalog
 from ..catalog.sqlbase import utc_now
 from .downloads import LocalPresigner, Presigner
+from .lifecycle import LifecycleServices
 
 __all__ = ["ANALYTICS_MAX_BYTES", "ApiServices", "ApiSettings"]
 
@@ -49,6 +50,8 @@ class ApiServices:
     buckets: BucketNames = field(default_factory=BucketNames)
     settings: ApiSettings = field(default_factory=ApiSettings)
     clock: Callable[[], dt.datetime] = utc_now
+    # Crash verdict publisher and job runner (none: stored only, 503 for jobs).
+    lifecycle: LifecycleServices = field(default_factory=LifecycleServices)
 
     @property
     def local_links(self) -> LocalPresigner | None:
