@@ -16,17 +16,20 @@ Roles are signed with the keys of :class:`~.keys.KeyRing`; thresholds are
 those root declares. ``snapshot.json`` and ``targets.json`` without a version
 are written too, for people and for :meth:`TufRepository.load`.
 
-Known limit: two coordinators signing at the same moment would race on
-version numbers; one coordinator host publishes (the CLI takes a file lock,
-see :mod:`.lock`).
+Changes on one host are serialised by an exclusive ``flock`` on
+``<keys_dir>/.repo.lock`` (publishing and the refresh timer may meet).
+Known limit: two coordinator hosts signing at the same moment would race on
+version numbers; one host holds the online keys and signs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +233,17 @@ class TufRepository:
 
     # -- writing --------------------------------------------------------------
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the host-wide lock of this repository's keys while changing it."""
+        self.keys.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.keys.keys_dir / ".repo.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         checksum = BodyChecksum.of(data, ChecksumMode.MD5)
         metadata = {"sha256": hashlib.sha256(data).hexdigest()}
@@ -276,6 +290,11 @@ class TufRepository:
                 exceeds the root keys.
             RepoKeyError: a role has no usable key file.
         """
+        with self._exclusive():
+            self._initialise_locked(root_threshold=root_threshold)
+
+    def _initialise_locked(self, *, root_threshold: int = 1) -> None:
+        """Create the roles (under the lock)."""
         self.store.ensure_bucket(self.bucket)
         if self.is_initialised():
             raise RepoStateError(
@@ -364,6 +383,17 @@ class TufRepository:
                 match root.
             RepoKeyError: a key file is missing or unusable.
         """
+        with self._exclusive():
+            return self._change_targets_locked(add, custom=custom, remove=remove)
+
+    def _change_targets_locked(
+        self,
+        add: Mapping[str, bytes],
+        *,
+        custom: Mapping[str, Mapping[str, Any]] | None = None,
+        remove: tuple[str, ...] = (),
+    ) -> int:
+        """Change the targets (under the lock)."""
         root = self.load(Root.type).signed
         assert isinstance(root, Root)
         for role in ("targets", "snapshot", "timestamp"):
@@ -424,15 +454,21 @@ class TufRepository:
         """Re-sign the roles that expire soon; return the roles re-signed.
 
         A role is re-signed when less than ``refresh_fraction`` of its period
-        remains (``force``: always). Targets are re-signed only when they are
-        that close to expiry (it needs the targets key), then snapshot and
-        timestamp; the timestamp is always re-signed when anything below it
-        changed. Root is never re-signed here (its keys are offline): when
-        root comes close to expiry the log says so at WARNING.
+        remains. ``force`` re-signs snapshot and timestamp regardless (their
+        keys are the online ones the refresh timer has). Targets are
+        re-signed only when close to expiry (it needs the targets key), then
+        snapshot and timestamp follow. Root is never re-signed here (its
+        keys are offline): when root comes close to expiry the log says so
+        at WARNING.
 
         Raises:
             RepoStateError, RepoKeyError: as :meth:`change_targets`.
         """
+        with self._exclusive():
+            return self._refresh_locked(force=force)
+
+    def _refresh_locked(self, *, force: bool = False) -> list[str]:
+        """Re-sign what is due (under the lock)."""
         now = self._clock()
 
         def due(md: Metadata[Any], role: str, *, forced: bool = force) -> bool:
