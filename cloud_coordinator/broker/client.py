@@ -75,6 +75,8 @@ class InboundMessage:
     mid: int
     duplicate: bool
     retained: bool
+    # Which connection delivered it: an ack belongs to that connection only.
+    generation: int = 0
 
 
 MessageHandler = Callable[[InboundMessage], None]
@@ -139,6 +141,7 @@ class CloudMqttClient:
         self._connected = threading.Event()
         self._closing = False
         self._loop_thread: int | None = None
+        self._generation = 0
         self._last_failure = "not connected yet"
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -197,6 +200,7 @@ class CloudMqttClient:
             self._last_failure = f"broker refused the connection: {reason}"
             _LOGGER.error("mqtt %s at %s: %s", self.client_id, self.where, reason)
             return
+        self._generation += 1
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos)
         _LOGGER.info(
@@ -238,6 +242,7 @@ class CloudMqttClient:
             mid=message.mid,
             duplicate=bool(message.dup),
             retained=bool(message.retain),
+            generation=self._generation,
         )
         try:
             self._handler(inbound)
@@ -350,10 +355,19 @@ class CloudMqttClient:
     def ack(self, message: InboundMessage) -> None:
         """Acknowledge ``message`` (manual-ack clients, after the commit).
 
-        A link lost since delivery makes the ack void; the broker then sends
-        the message again (QoS 1), which the receiver drops by id.
+        A link lost since delivery makes the ack void (its packet id may
+        mean another message on the new link); the broker sends the message
+        again (QoS 1), which the receiver drops by id.
         """
         if message.qos == 0:
+            return
+        if message.generation != self._generation or not self.connected:
+            _LOGGER.debug(
+                "mqtt %s: ack of %s (mid %d) dropped: delivered on an older link",
+                self.client_id,
+                message.topic,
+                message.mid,
+            )
             return
         rc = self._client.ack(message.mid, message.qos)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:

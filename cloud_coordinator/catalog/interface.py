@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from .device_registry import Device
+from .ingestlog import IngestedEvent, QuarantineEntry
 from .lifecycle import AuditEntry, CrashVerdictRecord, JobRecord
 from .models import (
     CatalogObject,
@@ -184,6 +185,37 @@ class Catalog(Protocol):
         self, notification_ids: Sequence[str], at: dt.datetime
     ) -> int:
         """Record notifications as published on MQTT; return how many changed."""
+        ...
+
+    # -- ingest log and quarantine (see .ingestlog) ----------------------------
+
+    def ingest_event_seen(self, event_id: str) -> bool:
+        """Return whether the gateway event was already catalogued."""
+        ...
+
+    def record_ingest_event(
+        self, event: IngestedEvent, notifications: Sequence[Notification] = ()
+    ) -> bool:
+        """Record a catalogued event and its notifications in one transaction.
+
+        Returns False (storing nothing) if the event was recorded before.
+
+        Raises:
+            InvalidRecord: a malformed notification.
+            CatalogUnavailable: the database cannot be reached.
+        """
+        ...
+
+    def quarantine(self, entry: QuarantineEntry, at: dt.datetime) -> int:
+        """Keep bad input aside; return its id (a repeat counts a sighting)."""
+        ...
+
+    def list_quarantine(self, *, limit: int) -> list[QuarantineEntry]:
+        """Return quarantined inputs, most recently seen first."""
+        ...
+
+    def existing_object_keys(self, bucket: str, keys: Sequence[str]) -> set[str]:
+        """Return which of ``keys`` in ``bucket`` are catalogued."""
         ...
 
     # -- audit, retention, verdicts, jobs (see .lifecycle_sql) ----------------

@@ -39,6 +39,7 @@ __all__ = [
     "NotificationAudience",
     "NotificationType",
     "OutboxSql",
+    "insert_notification_sql",
     "iter_notifications",
 ]
 
@@ -122,6 +123,27 @@ class NotificationAudience:
     technician_id: str | None = None
 
 
+def insert_notification_sql(
+    dialect: Dialect, notification: Notification
+) -> tuple[str, dict[str, Any]]:
+    """Return the INSERT of a checked notification (RETURNING seq; none if known)."""
+    names = _COLUMNS[1:-1]
+    statement = (
+        f"INSERT INTO notifications ({', '.join(names)}) VALUES "
+        f"({', '.join(dialect.p(name) for name in names)}) "
+        "ON CONFLICT (notification_id) DO NOTHING RETURNING seq"
+    )
+    params = {
+        "notification_id": notification.notification_id,
+        "type": notification.type.value,
+        "rider_id": notification.rider_id,
+        "role": notification.role,
+        "payload": notification.payload_json(),
+        "created_at": dialect.time_in(notification.created_at),
+    }
+    return statement, params
+
+
 class OutboxSql:
     """Outbox methods of :class:`~.sqlbase.SqlCatalog`, on its hooks."""
 
@@ -148,23 +170,11 @@ class OutboxSql:
 
     def add_notification(self, notification: Notification) -> bool:
         """Store a notification; return False if its id was already stored."""
-        checked = notification.validated()
-        p = self._dialect.p
-        names = _COLUMNS[1:-1]
+        statement, params = insert_notification_sql(
+            self._dialect, notification.validated()
+        )
         with self._transaction(write=True) as cursor:
-            cursor.execute(
-                f"INSERT INTO notifications ({', '.join(names)}) VALUES "
-                f"({', '.join(p(name) for name in names)}) "
-                "ON CONFLICT (notification_id) DO NOTHING RETURNING seq",
-                {
-                    "notification_id": checked.notification_id,
-                    "type": checked.type.value,
-                    "rider_id": checked.rider_id,
-                    "role": checked.role,
-                    "payload": checked.payload_json(),
-                    "created_at": self._dialect.time_in(checked.created_at),
-                },
-            )
+            cursor.execute(statement, params)
             return cursor.fetchone() is not None
 
     def notification_seq(self, notification_id: str) -> int | None:
