@@ -67,7 +67,10 @@ EXIT_STORE = 5
 # Commands that live beside the service they run. Each module exposes
 # ``add_command(commands)``, which adds its subparser and sets
 # ``run=function(config, args) -> exit code`` as the parser's default.
-COMMAND_MODULES: tuple[str, ...] = ("cloud_coordinator.certs.cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "cloud_coordinator.certs.cli",
+    "cloud_coordinator.ingest.command",
+)
 
 CommandRunner = Callable[[CoordinatorConfig, argparse.Namespace], int]
 
