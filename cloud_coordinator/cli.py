@@ -69,6 +69,8 @@ EXIT_STORE = 5
 # ``run=function(config, args) -> exit code`` as the parser's default.
 COMMAND_MODULES: tuple[str, ...] = (
     "cloud_coordinator.certs.cli",
+    "cloud_coordinator.devices.cli",
+    "cloud_coordinator.modelrepo.cli",
     "cloud_coordinator.ingest.command",
 )
 
