@@ -18,6 +18,8 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     PUT /api/v1/logs/{log_id}/crash-verdict     confirm/reject a crash (to gateway)
     GET /api/v1/logs/{log_id}/crash-verdict     the newest verdict
     POST /api/v1/logs/{log_id}/crash-release    delete a log's crash data (audited)
+    POST /api/v1/jobs                           calculate analytics (background)
+    GET /api/v1/jobs/{job_id}                   a job's state and result
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -41,6 +43,7 @@ from .routes import (
     system_router,
 )
 from .routes.crashes import router as crashes_router
+from .routes.jobs import router as jobs_router
 from .routes.privacy import router as privacy_router
 from .services import ApiServices
 
@@ -88,6 +91,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         blobs_router,
         privacy_router,
         crashes_router,
+        jobs_router,
     ):
         app.include_router(router)
     return app
