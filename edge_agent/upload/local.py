@@ -415,6 +415,23 @@ class LocalDirStore:
                             found.append(ObjectSummary(key, info.size_bytes, info.etag))
         return sorted(found, key=lambda summary: summary.key)
 
+    def replace_metadata(
+        self, bucket: str, key: str, metadata: Mapping[str, str]
+    ) -> None:
+        """Replace an object's user metadata in its sidecar; bytes stay as they are.
+
+        Raises:
+            ObjectNotFound: no such object, or it has no sidecar.
+        """
+        path = self._object_path(bucket, key)
+        meta = self._sidecar(path)
+        with _mapped(f"replace metadata of {bucket}/{key}"):
+            sidecar = json.loads(meta.read_text())
+            if not path.exists():
+                raise ObjectNotFound(f"replace metadata of {bucket}/{key}: no object")
+            sidecar["metadata"] = dict(metadata)
+            atomic_write_bytes(meta, json.dumps(sidecar, sort_keys=True).encode())
+
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object and its sidecar; a missing object is fine."""
         path = self._object_path(bucket, key)

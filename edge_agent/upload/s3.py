@@ -5,7 +5,11 @@ The client is configured for stores that are not AWS:
 ``when_required``, so botocore adds no CRC trailers some stores reject; body
 integrity comes from the checksums this module is given (Content-MD5 in the
 default mode, or an explicit flexible checksum). Path-style addressing is
-the default because most self-hosted stores have no wildcard DNS. Every
+the default because most self-hosted stores have no wildcard DNS. With
+``server_side_encryption`` (``"AES256"``: SSE-S3, or ``"aws:kms"``) every
+put and multipart upload asks the store to encrypt the object at rest;
+SeaweedFS does so once its S3 gateway has a key-encryption key
+(``WEED_S3_SSE_KEK`` or ``s3.sse.kek`` in security.toml). Every
 botocore error is mapped into :mod:`edge_agent.upload.errors` by
 :func:`map_boto_error`, the one place that knows botocore's error shapes.
 """
@@ -142,10 +146,21 @@ def _mapped(what: str) -> Iterator[None]:
 class S3Store:
     """An S3-compatible object store reached through a boto3 client."""
 
-    def __init__(self, client: S3Client, *, description: str = "s3") -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        *,
+        description: str = "s3",
+        server_side_encryption: str | None = None,
+    ) -> None:
         """Wrap an existing boto3 S3 client; prefer :meth:`connect`."""
         self._client = client
         self._description = description
+        self._sse: dict[str, Any] = (
+            {"ServerSideEncryption": server_side_encryption}
+            if server_side_encryption
+            else {}
+        )
 
     @classmethod
     def connect(
@@ -159,11 +174,13 @@ class S3Store:
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         read_timeout_s: float = READ_TIMEOUT_S,
         max_attempts: int = MAX_ATTEMPTS,
+        server_side_encryption: str | None = None,
     ) -> S3Store:
         """Build a client for ``endpoint_url`` (None: AWS's own endpoints).
 
         Credentials left None come from boto3's usual chain (environment,
-        shared files, instance role).
+        shared files, instance role). ``server_side_encryption`` is sent
+        with every put and multipart upload (``"AES256"`` for SSE-S3).
         """
         config = Config(
             region_name=region,
@@ -181,7 +198,11 @@ class S3Store:
             aws_secret_access_key=secret_access_key,
             config=config,
         )
-        return cls(client, description=f"s3:{endpoint_url or 'aws'}")
+        return cls(
+            client,
+            description=f"s3:{endpoint_url or 'aws'}",
+            server_side_encryption=server_side_encryption,
+        )
 
     @property
     def name(self) -> str:
@@ -250,7 +271,7 @@ class S3Store:
         content_type: str | None = None,
     ) -> str:
         """Store ``data`` under ``key`` in one request; return the ETag."""
-        extra: dict[str, Any] = self._checksum_args(checksum)
+        extra: dict[str, Any] = {**self._checksum_args(checksum), **self._sse}
         if content_type:
             extra["ContentType"] = content_type
         with _mapped(f"put {bucket}/{key}"):
@@ -269,7 +290,7 @@ class S3Store:
         content_type: str | None = None,
     ) -> str:
         """Start a multipart upload; return its upload id."""
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(self._sse)
         if checksum_mode in _FLEXIBLE_ALGORITHM:
             extra["ChecksumAlgorithm"] = _FLEXIBLE_ALGORITHM[checksum_mode]
         if content_type:

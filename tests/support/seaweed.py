@@ -4,10 +4,12 @@
 process. Every port is an ephemeral loopback port picked at start (the gRPC
 ports too, which SeaweedFS would otherwise derive as port + 10000), the data
 lives in a temporary folder, telemetry is off, and one S3 identity with an
-access key and secret is configured. Startup waits until an authenticated
-S3 round trip (create bucket, put, delete) succeeds; stop sends SIGTERM and
-SIGKILL to its process group after a short grace period, since the filer's
-graceful gRPC stop alone waits 15 s and the data is thrown away anyway.
+access key and secret is configured, and a random SSE-S3 key-encryption
+key (``WEED_S3_SSE_KEK``) so server-side encryption can be tested. Startup
+waits until an authenticated S3 round trip (create bucket, put, delete)
+succeeds; stop sends SIGTERM and SIGKILL to its process group after a short
+grace period, since the filer's graceful gRPC stop alone waits 15 s and the
+data is thrown away anyway.
 
 Use the session fixture ``seaweed_s3`` (import it into a conftest) or the
 context manager :func:`run_seaweed`.
@@ -236,6 +238,7 @@ def _start_once(
     ports = dict(zip(_PORT_NAMES, _free_loopback_ports(len(_PORT_NAMES)), strict=True))
     data_dir = work_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
+    sse_kek_hex = os.urandom(32).hex()
     access_key_id = "test-" + uuid.uuid4().hex[:12]
     secret_access_key = uuid.uuid4().hex
     identities = {
@@ -274,11 +277,15 @@ def _start_once(
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     log_path = work_dir / "weed.log"
+    # A random key-encryption key turns on SSE-S3 (x-amz-server-side-encryption:
+    # AES256) in the S3 gateway; objects stored without that header stay plain.
+    env = {**os.environ, "WEED_S3_SSE_KEK": sse_kek_hex}
     started = time.monotonic()
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,
             cwd=work_dir,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
