@@ -141,16 +141,21 @@ class TufModelClient:
         self.targets_dir.mkdir(parents=True, exist_ok=True)
         bootstrap = self._bootstrap()
         fetcher = CachedFallbackFetcher(self._store_fetcher, self.metadata_dir)
-        with _mapped(f"{self.label}: TUF metadata from {self.metadata_url}"):
-            updater = Updater(
-                str(self.metadata_dir),
-                self.metadata_url,
-                str(self.targets_dir),
-                self.targets_url,
-                fetcher,
-                bootstrap=bootstrap,
-            )
-            updater.refresh()
+        try:
+            with _mapped(f"{self.label}: TUF metadata from {self.metadata_url}"):
+                updater = Updater(
+                    str(self.metadata_dir),
+                    self.metadata_url,
+                    str(self.targets_dir),
+                    self.targets_url,
+                    fetcher,
+                    bootstrap=bootstrap,
+                )
+                updater.refresh()
+        except UpdateUnavailable:
+            if fetcher.offline_reason is not None:
+                self._raise_if_cache_expired(fetcher.offline_reason)
+            raise
         self._updater, self._fetcher = updater, fetcher
         # The cache holds only verified files: read versions for the status.
         with _mapped(f"{self.label}: cached TUF metadata"):
@@ -170,6 +175,20 @@ class TufModelClient:
             ", offline" if result.offline else "",
         )
         return result
+
+    def _raise_if_cache_expired(self, offline_reason: str) -> None:
+        """Name expiry as the reason when offline and the cache has run out."""
+        for role in ("timestamp", "snapshot", "targets"):
+            try:
+                cached = Metadata.from_file(str(self.metadata_dir / f"{role}.json"))
+            except (OSError, DeserializationError):
+                continue
+            if cached.signed.is_expired():
+                raise UpdateVerificationError(
+                    f"{self.label}: refused by TUF verification: ExpiredMetadataError: "
+                    f"cached {role}.json expired at {cached.signed.expires.isoformat()} "
+                    f"and the repository is unreachable ({offline_reason})"
+                )
 
     def _require_updater(self) -> Updater:
         if self._updater is None:
