@@ -111,6 +111,17 @@ SQLite catalog and a local-directory store beside the file)::
     max_future_s = 300.0          # sample times further ahead are refused
     quarantine_bucket = "quarantine"   # refused messages, with the reason
 
+    [jobs]                        # background analytics jobs of the API
+    workers = 1                   # jobs run at once per API process
+    scratch_dir = "jobs-scratch"  # downloads and pipeline output, then deleted
+
+    [crashes]
+    publish_verdicts = true       # send verdicts to gateways over [broker]
+    connect_timeout_s = 5.0       # a verdict waits this long for the broker
+
+    [archive]                     # `cloud-coordinator upload-archive`
+    state_dir = "archive-state"   # multipart journal, quarantine, scratch
+
 Relative paths are taken from the configuration file's folder. Environment
 variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
 e.g. ``CLOUD_COORDINATOR_STORE_SECRET_ACCESS_KEY``. An error names the
@@ -135,14 +146,17 @@ from .catalog import MAX_PAGE_LIMIT
 __all__ = [
     "ENV_PREFIX",
     "ApiConfig",
+    "ArchiveConfig",
     "AuthConfig",
     "BrokerConfig",
     "CatalogConfig",
     "ConfigError",
     "CoordinatorConfig",
+    "CrashesConfig",
     "DevicesConfig",
     "DownloadConfig",
     "IngestConfig",
+    "JobsConfig",
     "ModelsConfig",
     "RetentionConfig",
     "StoreConfig",
@@ -301,6 +315,29 @@ class DevicesConfig:
     quarantine_bucket: str = "quarantine"
 
 
+@dataclass(frozen=True)
+class JobsConfig:
+    """Background analytics jobs run by the API."""
+
+    workers: int = 1
+    scratch_dir: str = "jobs-scratch"
+
+
+@dataclass(frozen=True)
+class CrashesConfig:
+    """Crash verdicts: whether and how they reach the gateways."""
+
+    publish_verdicts: bool = True
+    connect_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """Where ``upload-archive`` keeps its journal, quarantine and scratch."""
+
+    state_dir: str = "archive-state"
+
+
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("store", "kind"): ("local", "s3"),
     ("ingest", "verify"): ("hash", "metadata"),
@@ -324,6 +361,9 @@ class CoordinatorConfig:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     devices: DevicesConfig = field(default_factory=DevicesConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    crashes: CrashesConfig = field(default_factory=CrashesConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     def path(self, value: str) -> Path | None:
         """Return a configured path anchored at ``base_dir`` (None if empty)."""
@@ -354,6 +394,9 @@ _SECTIONS: dict[str, type] = {
     "models": ModelsConfig,
     "ingest": IngestConfig,
     "devices": DevicesConfig,
+    "jobs": JobsConfig,
+    "crashes": CrashesConfig,
+    "archive": ArchiveConfig,
 }
 
 
@@ -431,6 +474,11 @@ def _check(config: CoordinatorConfig, source: str) -> None:
             source,
             days,
             *RAW_DAYS_RANGE,
+        )
+    if config.jobs.workers < 1 or config.crashes.connect_timeout_s <= 0:
+        raise ConfigError(
+            f"{source}: [jobs] workers = {config.jobs.workers} must be >= 1 and "
+            f"[crashes] connect_timeout_s = {config.crashes.connect_timeout_s} > 0"
         )
     retention = config.retention
     if retention.notice_days < 0 or retention.batch_size < 1:
