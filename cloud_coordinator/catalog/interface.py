@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from .device_registry import Device
+from .fl_records import FederatedRound, FederatedRun, RunState, TrainingConsent
 from .ingestlog import IngestedEvent, QuarantineEntry
 from .lifecycle import AuditEntry, CrashVerdictRecord, JobRecord
 from .models import (
@@ -324,6 +325,68 @@ class Catalog(Protocol):
 
     def list_devices(self, rider_id: str | None = None) -> list[Device]:
         """Return every registered device (one rider's only), by id."""
+        ...
+
+    # -- federated runs, rounds, training consent (see .fl_sql) ----------------
+
+    def create_fl_run(self, run: FederatedRun) -> FederatedRun:
+        """Record a new federated run; return it with its times.
+
+        Raises:
+            InvalidRecord: a malformed field, or the run key exists.
+        """
+        ...
+
+    def update_fl_run(
+        self,
+        run_key: str,
+        *,
+        state: RunState,
+        flower_run_id: int | None = None,
+        detail: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> FederatedRun | None:
+        """Set a run's state and the fields given; a finished run stays finished."""
+        ...
+
+    def get_fl_run(self, run_key: str) -> FederatedRun | None:
+        """Return one federated run, None if unknown."""
+        ...
+
+    def list_fl_runs(self, *, limit: int = 50) -> list[FederatedRun]:
+        """Return the newest federated runs first."""
+        ...
+
+    def record_fl_round(self, record: FederatedRound) -> FederatedRound:
+        """Store a round's outcome, replacing an earlier record of it.
+
+        Raises:
+            InvalidRecord: a malformed field or an unknown run.
+        """
+        ...
+
+    def list_fl_rounds(self, run_key: str) -> list[FederatedRound]:
+        """Return a run's rounds in order."""
+        ...
+
+    def set_training_consent(self, consent: TrainingConsent) -> TrainingConsent:
+        """Store a rider's training choice, unpublished.
+
+        Raises:
+            InvalidRecord: a malformed rider id or command id.
+        """
+        ...
+
+    def get_training_consent(self, rider_id: str) -> TrainingConsent | None:
+        """Return a rider's stored training choice, None if never given."""
+        ...
+
+    def mark_consent_published(self, rider_id: str, command_id: str) -> bool:
+        """Record that ``command_id`` reached the broker; False if superseded."""
+        ...
+
+    def list_unpublished_consents(self, *, limit: int = 100) -> list[TrainingConsent]:
+        """Return choices not yet published to the riders' gateways, oldest first."""
         ...
 
     def close(self) -> None:

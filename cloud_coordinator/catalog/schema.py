@@ -9,6 +9,7 @@ first, so the listing indexes end in ``sort_time DESC, object_id DESC``.
 from __future__ import annotations
 
 from .device_schema import DEVICE_MIGRATION_NAME, POSTGRES_DEVICES, SQLITE_DEVICES
+from .fl_schema import FL_MIGRATION_NAME, POSTGRES_FL, SQLITE_FL
 from .lifecycle_schema import (
     LIFECYCLE_MIGRATION_NAME,
     POSTGRES_LIFECYCLE,
@@ -148,6 +149,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, LIFECYCLE_MIGRATION_NAME, SQLITE_LIFECYCLE),
     Migration(4, DEVICE_MIGRATION_NAME, SQLITE_DEVICES),
+    Migration(5, FL_MIGRATION_NAME, SQLITE_FL),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -239,4 +241,5 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, LIFECYCLE_MIGRATION_NAME, POSTGRES_LIFECYCLE),
     Migration(4, DEVICE_MIGRATION_NAME, POSTGRES_DEVICES),
+    Migration(5, FL_MIGRATION_NAME, POSTGRES_FL),
 )

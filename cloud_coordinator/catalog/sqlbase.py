@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from .cursor import decode_cursor, encode_cursor
 from .device_registry import DeviceRegistrySql
 from .errors import CatalogSchemaError
+from .fl_sql import FederatedSql
 from .ingestlog import IngestSql
 from .interface import MAX_PAGE_LIMIT
 from .lifecycle_sql import LifecycleSql
@@ -99,7 +100,9 @@ def _clamp(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE_LIMIT))
 
 
-class SqlCatalog(OutboxSql, IngestSql, LifecycleSql, DeviceRegistrySql, ABC):
+class SqlCatalog(
+    OutboxSql, IngestSql, LifecycleSql, DeviceRegistrySql, FederatedSql, ABC
+):
     """A :class:`~.interface.Catalog` on a SQL database; see the module doc."""
 
     def __init__(
