@@ -24,6 +24,7 @@ from .api import (
     create_app,
     derive_link_key,
 )
+from .api.lifecycle import build_lifecycle
 from .auth import (
     Algorithm,
     KeyFileError,
@@ -156,9 +157,10 @@ def build_services(config: CoordinatorConfig) -> ApiServices:
         KeyFileError: a key file is missing or unusable.
     """
     store = build_store(config)
+    catalog = build_catalog(config)
     api = config.api
     return ApiServices(
-        catalog=build_catalog(config),
+        catalog=catalog,
         store=store,
         verifier=build_verifier(config),
         presigner=build_presigner(config, store),
@@ -169,6 +171,7 @@ def build_services(config: CoordinatorConfig) -> ApiServices:
             url_ttl_s=config.downloads.url_ttl_s,
             public_url=api.public_url,
         ),
+        lifecycle=build_lifecycle(config, catalog, store),
     )
 
 

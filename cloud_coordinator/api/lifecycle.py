@@ -7,16 +7,20 @@ verdicts without sending them, and answer 503 to job requests.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..config import BrokerConfig
-from ..crashes import CommandPublisher
+from edge_agent.upload import ObjectStore
+
+from ..catalog import Catalog
+from ..config import BrokerConfig, CoordinatorConfig
+from ..crashes import CommandPublisher, LazyCommandPublisher
 
 if TYPE_CHECKING:
     from ..jobs import JobRunner
 
-__all__ = ["LifecycleServices"]
+__all__ = ["LifecycleServices", "build_lifecycle"]
 
 
 @dataclass(frozen=True)
@@ -26,3 +30,30 @@ class LifecycleServices:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     publisher: CommandPublisher | None = None
     jobs: JobRunner | None = None
+
+
+def build_lifecycle(
+    config: CoordinatorConfig, catalog: Catalog, store: ObjectStore
+) -> LifecycleServices:
+    """Return the lifecycle services ``config`` asks for.
+
+    The job runner's threads start with the first job and the broker link
+    with the first verdict, so building them costs nothing at start-up.
+    """
+    from ..jobs import JobRunner
+
+    scratch = config.path(config.jobs.scratch_dir)
+    assert scratch is not None
+    return LifecycleServices(
+        broker=config.broker,
+        publisher=LazyCommandPublisher.for_api(config)
+        if config.crashes.publish_verdicts
+        else None,
+        jobs=JobRunner(
+            catalog,
+            store,
+            config.buckets,
+            scratch_dir=scratch / f"api-{os.getpid()}",
+            workers=config.jobs.workers,
+        ),
+    )

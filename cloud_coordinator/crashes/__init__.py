@@ -3,6 +3,7 @@
 See :mod:`.verdicts`.
 """
 
+from .publisher import LazyCommandPublisher
 from .verdicts import (
     COMMAND_SCHEMA,
     CommandPublisher,
@@ -18,6 +19,7 @@ __all__ = [
     "COMMAND_SCHEMA",
     "CommandPublisher",
     "CrashLog",
+    "LazyCommandPublisher",
     "VerdictOutcome",
     "find_crash_log",
     "issue_verdict",
