@@ -43,6 +43,7 @@ from .metadata import (
     ModelMetadata,
     save_metadata,
 )
+from .network import FEATURE_CHANNELS
 from .registry import file_sha256, metadata_path_for
 from .runtime import CrashModelRunner
 
@@ -203,7 +204,7 @@ def normalisation_of(model: Any) -> dict[str, Any]:
     variance = np.asarray(layer.variance, np.float64).reshape(-1)
     return {
         "inside_model": True,
-        "channels": list(contract.INPUT_CHANNELS),
+        "channels": list(FEATURE_CHANNELS),
         "mean": [round(float(v), 6) for v in mean],
         "std": [round(float(v), 6) for v in np.sqrt(variance)],
     }

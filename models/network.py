@@ -3,6 +3,7 @@
 Shape (16.6k parameters, about 0.7 M multiply-adds per window)::
 
     imu_window [b, 200, 6]
+    -> concat(window, |acc|, |gyro|)                    [b, 200, 8]
     -> Normalization (per-channel mean and variance of the training windows)
     -> Conv1D 16, k7, stride 2 -> BN -> ReLU           [b, 100, 16]
     -> Conv1D 32, k5 -> BN -> ReLU -> MaxPool 2         [b, 50, 32]
@@ -31,7 +32,7 @@ import numpy.typing as npt
 
 from . import contract
 
-__all__ = ["EMBEDDING_SIZE", "build_network"]
+__all__ = ["EMBEDDING_SIZE", "FEATURE_CHANNELS", "build_network", "feature_values"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ EMBEDDING_SIZE = 32
 # Dropout before the embedding layer only: the embedding must stay the exact
 # input of the output layer.
 DROPOUT_RATE = 0.2
+# The network's own input channels: the contract's six, then |acc| in g and
+# |gyro| in rad/s (computed inside the model, so the contract is unchanged).
+FEATURE_CHANNELS = (*contract.INPUT_CHANNELS, "acc_norm_g", "gyr_norm_rads")
+# Keeps the square root's gradient finite at exactly zero.
+_NORM_EPS = 1e-6
 _CONV_LAYERS: tuple[tuple[int, int, int, bool], ...] = (
     # filters, kernel, stride, pool after
     (16, 7, 2, False),
@@ -48,6 +54,14 @@ _CONV_LAYERS: tuple[tuple[int, int, int, bool], ...] = (
     (32, 5, 1, True),
     (48, 3, 1, False),
 )
+
+
+def feature_values(windows: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Return (n, 200, 8) feature channels of windows, as the model builds them."""
+    w = np.asarray(windows, dtype=np.float64)
+    acc = np.sqrt(np.sum(w[..., :3] ** 2, axis=-1, keepdims=True) + _NORM_EPS)
+    gyr = np.sqrt(np.sum(w[..., 3:] ** 2, axis=-1, keepdims=True) + _NORM_EPS)
+    return np.concatenate([w, acc, gyr], axis=-1)
 
 
 def build_network(
@@ -79,16 +93,26 @@ def build_network(
         (contract.WINDOW_SAMPLES, channels), name=contract.INPUT_NAME, dtype="float32"
     )
 
+    features = len(FEATURE_CHANNELS)
     if normalisation_windows is None:
-        mean = np.zeros(channels, dtype=np.float32)
-        variance = np.ones(channels, dtype=np.float32)
+        mean = np.zeros(features, dtype=np.float32)
+        variance = np.ones(features, dtype=np.float32)
     else:
-        flat = np.asarray(normalisation_windows, dtype=np.float64).reshape(-1, channels)
+        flat = feature_values(normalisation_windows).reshape(-1, features)
         mean = flat.mean(axis=0).astype(np.float32)
         variance = np.maximum(flat.var(axis=0), 1e-6).astype(np.float32)
-    x = layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalise")(
-        window
+    # Rotation-invariant channels: the sensor may sit in any orientation, the
+    # magnitudes of acceleration and angular rate do not change with it.
+    acc_norm = keras.ops.sqrt(
+        keras.ops.sum(keras.ops.square(window[:, :, :3]), axis=-1, keepdims=True)
+        + _NORM_EPS
     )
+    gyr_norm = keras.ops.sqrt(
+        keras.ops.sum(keras.ops.square(window[:, :, 3:]), axis=-1, keepdims=True)
+        + _NORM_EPS
+    )
+    x = layers.Concatenate(name="features")([window, acc_norm, gyr_norm])
+    x = layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalise")(x)
 
     for i, (filters, kernel, stride, pool) in enumerate(_CONV_LAYERS):
         x = layers.Conv1D(

@@ -1,19 +1,25 @@
-"""Train the crash detector on synthesised rides and pick its decision rule.
+"""Train the crash detector on synthesised recordings and pick its decision rule.
 
 A run writes into one directory:
 
 - ``model.keras``: the trained network (both outputs);
-- ``run.json``: seeds and ride counts, epochs, timings, the decision rule
-  chosen on the validation rides and the validation figures;
-- ``check_windows.npy``: a few hundred validation windows (every positive
-  and a sample of negatives) that ``export`` uses to check TFLite against
-  Keras.
+- ``run.json``: the configuration, seeds, what the training data holds,
+  timings, the decision rule chosen on the validation recordings and their
+  event figures;
+- ``check_windows.npy``: validation windows (every positive and a sample of
+  negatives) that ``export`` uses to check TFLite against Keras;
+- ``calibration.npz``: training windows that calibrate an int8 export.
 
-Training and validation rides come from disjoint seed ranges (see
-``dataset.split_seeds``). Class imbalance (a crash gives a handful of positive
-windows in minutes of riding) is handled twice: training crash rides add
-extra positive windows at sub-hop offsets around the impact, and the loss
-weights both classes equally.
+Data (``models.corpus``): crash rides, normal rides and off-bike sessions,
+each measured with a random mount rotation, range and rate. Training and
+validation sets come from disjoint seed ranges (``dataset.split_seeds``).
+Class imbalance is handled three ways: crash recordings add positive
+windows with the impact at 30 offsets in the window; calm negative windows
+(peaks below ``corpus.CALM_PEAK_G`` and ``CALM_PEAK_RADS``) are sampled down
+to ``calm_keep``; and the loss weights both classes equally.
+
+Threads: TensorFlow uses ``threads`` intra-op threads and one inter-op
+thread (the machine is shared).
 
 TensorFlow is imported inside ``train_run`` only.
 """
@@ -31,13 +37,16 @@ import numpy as np
 import numpy.typing as npt
 
 from . import contract
-from .dataset import RideWindows, WindowSet, build_window_set, plan_rides, split_seeds
-from .evaluation import (
-    RideScores,
-    choose_decision_rule,
-    event_figures,
-    window_figures,
+from .corpus import (
+    CALM_PEAK_G,
+    CALM_PEAK_RADS,
+    Recording,
+    SetPlan,
+    iter_recordings,
+    plan_recordings,
 )
+from .dataset import split_seeds
+from .events import ScoredRecording, Tally
 from .metadata import DecisionRule
 from .network import build_network
 from .rebuild import save_calibration
@@ -46,36 +55,56 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "calibration_windows",
-    "predict_rides",
+    "choose_rule",
+    "scored",
     "train_run",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 
-# Windows the normalisation layer estimates its statistics from: plenty for
-# six means and variances, and cheap.
+# Windows the normalisation layer estimates its statistics from.
 _NORMALISATION_WINDOWS = 4000
-# Windows kept for the export check: every validation positive up to this many,
-# topped up with negatives.
-_CHECK_WINDOWS = 256
-# Training windows kept to calibrate an int8 export (and an int8 rebuild with
-# new head weights): a few hundred cover the value ranges; more only slows
-# the converter.
-_CALIBRATION_WINDOWS = 512
-# Epochs without a better validation AUC before training stops early.
+# Windows kept for the export check: every validation positive up to this
+# many, topped up with negatives.
+_CHECK_WINDOWS = 512
+# Training windows kept to calibrate an int8 export (and an int8 rebuild).
+_CALIBRATION_WINDOWS = 256
+# Epochs without a better validation loss before training stops early.
 _PATIENCE_EPOCHS = 4
+# Extra positives: the impact every 50 ms across the middle 1.5 s.
+_POSITIVE_STEP_S = 0.05
+# Candidate decision rules, kept away from 0 and 1 for margin.
+_THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 3)
+_RUN_CANDIDATES = (1, 2)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """What a training run does; the defaults train the shipped model."""
 
-    seed: int = 7
-    train_rides: int = 160
-    validation_rides: int = 48
+    seed: int = 11
+    crash_rides: int = 320
+    normal_rides: int = 200
+    offbike_sessions: int = 60
+    validation_crash_rides: int = 120
+    validation_normal_rides: int = 60
+    validation_offbike_sessions: int = 30
+    calm_keep: float = 0.2
     epochs: int = 14
-    batch_size: int = 128
+    batch_size: int = 256
     learning_rate: float = 2e-3
+    threads: int = 2
+
+    def plans(self) -> tuple[SetPlan, SetPlan]:
+        """Return the training and validation set plans."""
+        return (
+            SetPlan(self.crash_rides, self.normal_rides, self.offbike_sessions),
+            SetPlan(
+                self.validation_crash_rides,
+                self.validation_normal_rides,
+                self.validation_offbike_sessions,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -88,40 +117,11 @@ class TrainResult:
     training: dict[str, Any]
 
 
-def predict_rides(model: Any, rides: list[RideWindows]) -> list[RideScores]:
-    """Run a Keras model over each ride's windows."""
-    scores = []
-    for ride in rides:
-        if len(ride.windows):
-            out = model.predict(ride.windows, batch_size=256, verbose=0)
-            probability = np.asarray(out[contract.OUTPUT_PROBABILITY])[:, 0]
-        else:
-            probability = np.empty(0, dtype=np.float32)
-        scores.append(
-            RideScores(probability, ride.starts_s, ride.impact_s, ride.riding_s)
-        )
-    return scores
-
-
-def _seed_range(seeds: list[int]) -> dict[str, int]:
-    """Return consecutive seeds as first, last and count (for run.json)."""
-    return {"first": seeds[0], "last": seeds[-1], "count": len(seeds)}
-
-
-def _check_windows(
-    validation: WindowSet, rng: np.random.Generator
-) -> npt.NDArray[np.float32]:
-    positives = np.flatnonzero(validation.labels == 1)[:_CHECK_WINDOWS]
-    negatives = np.flatnonzero(validation.labels == 0)
-    take = min(len(negatives), _CHECK_WINDOWS - len(positives))
-    chosen = np.concatenate([positives, rng.choice(negatives, take, replace=False)])
-    return np.ascontiguousarray(validation.windows[np.sort(chosen)])
-
-
 def calibration_windows(
     windows: npt.NDArray[np.float32],
     labels: npt.NDArray[np.int8],
     rng: np.random.Generator,
+    count: int = _CALIBRATION_WINDOWS,
 ) -> npt.NDArray[np.float32]:
     """Return the int8 calibration set: training windows, a quarter positive.
 
@@ -130,8 +130,8 @@ def calibration_windows(
     """
     positives = np.flatnonzero(labels == 1)
     negatives = np.flatnonzero(labels == 0)
-    n_pos = min(len(positives), _CALIBRATION_WINDOWS // 4)
-    n_neg = min(len(negatives), _CALIBRATION_WINDOWS - n_pos)
+    n_pos = min(len(positives), count // 4)
+    n_neg = min(len(negatives), count - n_pos)
     chosen = np.concatenate(
         [
             rng.choice(positives, n_pos, replace=False),
@@ -141,41 +141,153 @@ def calibration_windows(
     return np.ascontiguousarray(windows[np.sort(chosen)])
 
 
+def _calm(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Return which windows stay below the calm peaks (per window)."""
+    acc = np.sqrt(np.max(np.sum(windows[:, :, :3] ** 2, axis=-1), axis=1))
+    gyr = np.sqrt(np.max(np.sum(windows[:, :, 3:] ** 2, axis=-1), axis=1))
+    calm: npt.NDArray[np.bool_] = (acc < CALM_PEAK_G) & (gyr < CALM_PEAK_RADS)
+    return calm
+
+
+@dataclass
+class _TrainingData:
+    windows: list[npt.NDArray[np.float32]]
+    labels: list[npt.NDArray[np.int8]]
+    facts: dict[str, Any]
+
+    def arrays(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+        return np.concatenate(self.windows), np.concatenate(self.labels)
+
+
+def _training_data(
+    recordings: list[Recording], calm_keep: float, rng: np.random.Generator
+) -> _TrainingData:
+    """Select labelled windows: positives (plus offsets), hard and some calm."""
+    windows: list[npt.NDArray[np.float32]] = []
+    labels: list[npt.NDArray[np.int8]] = []
+    facts: dict[str, Any] = {"by_scenario_h": {}, "crashes": {}, "stunts": 0}
+    for rec in recordings:
+        keep = rec.labels >= 0
+        negative = rec.labels == 0
+        if len(rec.windows):
+            drop = negative & _calm(rec.windows) & (rng.random(len(keep)) >= calm_keep)
+            keep &= ~drop
+        windows.append(np.ascontiguousarray(rec.windows[keep]))
+        labels.append(rec.labels[keep])
+        extra = rec.positive_windows(_POSITIVE_STEP_S)
+        windows.append(extra)
+        labels.append(np.ones(len(extra), dtype=np.int8))
+        hours = facts["by_scenario_h"]
+        name = rec.spec.scenario
+        hours[name] = hours.get(name, 0.0) + (rec.riding_s + rec.offbike_s) / 3600
+        if rec.spec.crash is not None:
+            facts["crashes"][rec.spec.crash] = (
+                facts["crashes"].get(rec.spec.crash, 0) + 1
+            )
+        facts["stunts"] += rec.stunts
+    facts["by_scenario_h"] = {k: round(v, 2) for k, v in facts["by_scenario_h"].items()}
+    return _TrainingData(windows, labels, facts)
+
+
+def scored(rec: Recording, probability: npt.NDArray[np.float32]) -> ScoredRecording:
+    """Return the evaluation view of a recording with its window probabilities."""
+    return ScoredRecording(
+        scenario=rec.spec.scenario,
+        crash=rec.spec.crash,
+        native_rate_hz=rec.spec.measurement.native_rate_hz,
+        probability=probability,
+        starts_s=rec.starts_s,
+        on_bike=rec.on_bike,
+        impact_s=rec.impact_s,
+        peak_g=rec.peak_g,
+        riding_s=rec.riding_s,
+        offbike_s=rec.offbike_s,
+    )
+
+
+def choose_rule(recordings: list[ScoredRecording]) -> tuple[DecisionRule, Tally]:
+    """Pick the rule with the best validation figures.
+
+    Order: highest crash recall, then fewest false alarms (riding and
+    off-bike), then the shorter run; among ties the middle threshold, which
+    leaves the most margin for data unlike the synthesised.
+    """
+    best_key: tuple[float, int, int] | None = None
+    best: list[Tally] = []
+    for min_run in _RUN_CANDIDATES:
+        for threshold in _THRESHOLDS:
+            tally = Tally(DecisionRule(float(threshold), min_run))
+            tally.add_all(recordings)
+            t = tally.total
+            recall = t.detected / t.crashes if t.crashes else 0.0
+            alarms = t.false_alarms_riding + t.false_alarms_offbike
+            key = (round(recall, 6), -alarms, -min_run)
+            if best_key is None or key > best_key:
+                best_key, best = key, [tally]
+            elif key == best_key:
+                best.append(tally)
+    chosen = best[len(best) // 2]
+    return chosen.rule, chosen
+
+
+def _check_windows(
+    windows: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int8],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.float32]:
+    positives = np.flatnonzero(labels == 1)[: _CHECK_WINDOWS // 2]
+    negatives = np.flatnonzero(labels == 0)
+    take = min(len(negatives), _CHECK_WINDOWS - len(positives))
+    chosen = np.concatenate([positives, rng.choice(negatives, take, replace=False)])
+    return np.ascontiguousarray(windows[np.sort(chosen)])
+
+
+def _seed_range(seeds: list[int]) -> dict[str, int]:
+    return {"first": seeds[0], "last": seeds[-1], "count": len(seeds)}
+
+
 def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
-    """Synthesise rides, train, choose the decision rule, write the run files.
+    """Synthesise recordings, train, choose the decision rule, write the run.
 
     Raises:
-        DatasetError: the rides cannot be synthesised or hold no positives.
+        DatasetError: recordings cannot be synthesised or hold no positives.
     """
     import keras
+    import tensorflow as tf
 
+    tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
-    # Data: disjoint seeds, training rides augmented around the impact.
+    # Data: disjoint seed ranges for training and validation.
     started = time.perf_counter()
+    train_plan, validation_plan = config.plans()
     train_seeds, validation_seeds = split_seeds(
-        config.seed, config.train_rides, config.validation_rides
+        config.seed, train_plan.count, validation_plan.count
     )
-    train_set = build_window_set(plan_rides(train_seeds), augment=True)
-    validation_set = build_window_set(plan_rides(validation_seeds), augment=False)
+    train_specs = plan_recordings(train_seeds[0], train_plan)
+    validation_specs = plan_recordings(validation_seeds[0], validation_plan)
+    data = _training_data(list(iter_recordings(train_specs)), config.calm_keep, rng)
+    x_train, y_train = data.arrays()
+    validation = list(iter_recordings(validation_specs))
+    x_val = np.concatenate([r.windows[r.labels >= 0] for r in validation])
+    y_val = np.concatenate([r.labels[r.labels >= 0] for r in validation])
     data_s = time.perf_counter() - started
     _LOGGER.info(
-        "run %s: %d training windows (%d positive) from %d rides, %d validation "
-        "windows (%d positive) from %d rides, built in %.0f s",
+        "run %s: %d training windows (%d positive) from %d recordings, %d "
+        "validation windows (%d positive) from %d, built in %.0f s",
         run_dir.name,
-        train_set.labelled_count,
-        train_set.positive_count,
-        len(train_seeds),
-        validation_set.labelled_count,
-        validation_set.positive_count,
-        len(validation_seeds),
+        len(y_train),
+        int(y_train.sum()),
+        len(train_specs),
+        len(y_val),
+        int(y_val.sum()),
+        len(validation_specs),
         data_s,
     )
-    x_train, y_train = train_set.labelled()
-    x_val, y_val = validation_set.labelled()
 
     # Model: normalisation from training windows, a single-output view to fit.
     sample = rng.choice(len(x_train), min(len(x_train), _NORMALISATION_WINDOWS))
@@ -204,35 +316,40 @@ def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
         verbose=0,
         callbacks=[
             keras.callbacks.EarlyStopping(
-                monitor="val_auc",
-                mode="max",
-                patience=_PATIENCE_EPOCHS,
-                restore_best_weights=True,
+                monitor="val_loss", patience=_PATIENCE_EPOCHS, restore_best_weights=True
             ),
             _epoch_logger(run_dir.name),
         ],
     )
     fit_s = time.perf_counter() - started
 
-    # Decision rule and figures on the validation rides.
-    scores = predict_rides(model, validation_set.rides)
-    probability = np.concatenate([s.probability for s in scores])
-    decision = choose_decision_rule(scores)
-    windows = window_figures(validation_set.labels, probability, decision.threshold)
-    events = event_figures(scores, decision)
-    validation = {
-        "rides": len(validation_seeds),
+    # Decision rule and event figures on the validation recordings.
+    scores = [
+        scored(
+            rec,
+            np.asarray(
+                model.predict(rec.windows, batch_size=512, verbose=0)[
+                    contract.OUTPUT_PROBABILITY
+                ]
+            )[:, 0]
+            if len(rec.windows)
+            else np.empty(0, np.float32),
+        )
+        for rec in validation
+    ]
+    decision, tally = choose_rule(scores)
+    validation_figures = {
         "seeds": _seed_range(validation_seeds),
-        "window": windows.to_dict(),
-        "event": events.to_dict(),
+        "plan": asdict(validation_plan),
+        "event": tally.to_dict(),
     }
     training = {
         "config": asdict(config),
-        "train_rides": len(train_seeds),
-        "train_seeds": _seed_range(train_seeds),
-        "train_windows": train_set.labelled_count,
-        "train_positive_windows": train_set.positive_count,
-        "crash_rides": sum(r.impact_s is not None for r in train_set.rides),
+        "seeds": _seed_range(train_seeds),
+        "plan": asdict(train_plan),
+        "data": data.facts,
+        "train_windows": len(y_train),
+        "train_positive_windows": n_pos,
         "epochs_run": len(history.history["loss"]),
         "data_s": round(data_s, 1),
         "fit_s": round(fit_s, 1),
@@ -240,31 +357,31 @@ def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
     }
 
     model.save(run_dir / "model.keras")
-    np.save(run_dir / "check_windows.npy", _check_windows(validation_set, rng))
+    np.save(run_dir / "check_windows.npy", _check_windows(x_val, y_val, rng))
     save_calibration(
         run_dir / "calibration.npz", calibration_windows(x_train, y_train, rng)
     )
     run = {
         "decision": asdict(decision),
-        "validation": validation,
+        "validation": validation_figures,
         "training": training,
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    total = tally.total.to_dict()
     _LOGGER.info(
-        "run %s: threshold %.3f (run of %d), window precision %.3f recall %.3f "
-        "AUC %.4f, crash recall %d/%d, %.2f false alarms/h over %.2f h",
+        "run %s: threshold %.3f (run of %d); validation crashes %d/%d, false "
+        "alarms %d in %.1f h riding, %d in %.1f h off the bike",
         run_dir.name,
         decision.threshold,
         decision.min_run_windows,
-        windows.precision,
-        windows.recall,
-        windows.auc,
-        events.detected,
-        events.crashes,
-        events.false_alarms_per_h,
-        events.riding_h,
+        total["detected"],
+        total["crashes"],
+        total["false_alarms_riding"],
+        total["riding_h"],
+        total["false_alarms_offbike"],
+        total["offbike_h"],
     )
-    return TrainResult(run_dir, decision, validation, training)
+    return TrainResult(run_dir, decision, validation_figures, training)
 
 
 def _epoch_logger(run_name: str) -> Any:
