@@ -182,6 +182,21 @@ class Catalog(Protocol):
         """Return notifications of ``types`` not yet published on MQTT."""
         ...
 
+    def publish_notifications(
+        self,
+        types: Sequence[NotificationType],
+        publish: Callable[[Notification], None],
+        at: dt.datetime,
+        *,
+        limit: int,
+    ) -> int:
+        """Call ``publish`` for unpublished notifications and mark them; count.
+
+        Concurrent callers take different notifications; if ``publish``
+        raises, nothing of the batch is marked.
+        """
+        ...
+
     def mark_notifications_published(
         self, notification_ids: Sequence[str], at: dt.datetime
     ) -> int:

@@ -23,7 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -249,6 +249,50 @@ class OutboxSql:
             )
             rows = cursor.fetchall()
         return [self._row_to_notification(row) for row in rows]
+
+    def publish_notifications(
+        self,
+        types: Sequence[NotificationType],
+        publish: Callable[[Notification], None],
+        at: dt.datetime,
+        *,
+        limit: int,
+    ) -> int:
+        """Publish unpublished notifications of ``types``; return how many.
+
+        Runs in one write transaction: the rows are locked (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``, so concurrent relays take different
+        rows; SQLite: the write lock), ``publish`` is called for each, and
+        they are marked published at commit. If ``publish`` raises, nothing
+        is marked and the error propagates; the rows go out again later.
+        """
+        p = self._dialect.p
+        params: dict[str, Any] = {"limit": max(1, min(int(limit), 1000))}
+        names = []
+        for index, kind in enumerate(types):
+            params[f"t{index}"] = NotificationType(kind).value
+            names.append(p(f"t{index}"))
+        if not names:
+            return 0
+        lock = ""
+        if self._dialect.for_update:
+            lock = f"{self._dialect.for_update} SKIP LOCKED"
+        with self._transaction(write=True) as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM notifications "
+                f"WHERE published_at IS NULL AND type IN ({', '.join(names)}) "
+                f"ORDER BY seq LIMIT {p('limit')}{lock}",
+                params,
+            )
+            pending = [self._row_to_notification(row) for row in cursor.fetchall()]
+            for notification in pending:
+                publish(notification)
+                cursor.execute(
+                    f"UPDATE notifications SET published_at = {p('at')} "
+                    f"WHERE seq = {p('seq')}",
+                    {"at": self._dialect.time_in(at), "seq": notification.seq},
+                )
+        return len(pending)
 
     def mark_notifications_published(
         self, notification_ids: Sequence[str], at: dt.datetime

@@ -2,9 +2,11 @@
 
 R&D and technician tools follow ``cloud/events`` (the broker's ACL lets
 them read it). The relay reads notifications not yet published from the
-outbox, publishes each (QoS 1, waiting for the PUBACK) and then marks it
-published, so every committed notification goes out at least once, also
-after a crash of the relay; receivers drop repeats by ``id``.
+outbox, publishes each (QoS 1, waiting for the PUBACK) and marks it
+published in the same catalog transaction, which locks the rows so that
+the relays of several workers take different ones. Every committed
+notification goes out at least once, also after a crash of the relay;
+receivers drop the rare repeat by ``id``.
 
 Payload (schema ``cloud-event/1``)::
 
@@ -81,21 +83,19 @@ class NotificationRelay:
         """
         sent = 0
         while True:
-            pending = self.catalog.list_unpublished_notifications(
-                self.types, limit=RELAY_BATCH
+            count = self.catalog.publish_notifications(
+                self.types, self._publish, self.clock(), limit=RELAY_BATCH
             )
-            for notification in pending:
-                self.client.publish(self.topic, cloud_event_document(notification))
-                self.catalog.mark_notifications_published(
-                    [notification.notification_id], self.clock()
-                )
-                sent += 1
-            if len(pending) < RELAY_BATCH:
+            sent += count
+            if count < RELAY_BATCH:
                 break
         if sent:
             self.stats.add(published=sent)
             _LOGGER.info("relay: %d notifications published on %s", sent, self.topic)
         return sent
+
+    def _publish(self, notification: Notification) -> None:
+        self.client.publish(self.topic, cloud_event_document(notification))
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Publish pending notifications every ``interval_s`` until ``stop``."""
