@@ -72,6 +72,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cloud_coordinator.devices.cli",
     "cloud_coordinator.modelrepo.cli",
     "cloud_coordinator.ingest.command",
+    "cloud_coordinator.retention.cli",
+    "cloud_coordinator.privacy.cli",
+    "cloud_coordinator.archive.cli",
 )
 
 CommandRunner = Callable[[CoordinatorConfig, argparse.Namespace], int]
