@@ -68,6 +68,8 @@ class ArchiveReport:
     skipped_present: list[str] = field(default_factory=list)
     processed: dict[str, AnalyticsOutcome] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
+    parts_sent: int = 0
+    parts_reused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -232,6 +234,8 @@ def _upload_originals(
             task.advance(size_bytes - counter.reported)
             if result.already_present:
                 report.skipped_present.append(path.name)
+            report.parts_sent += result.parts_sent
+            report.parts_reused += result.parts_reused
             report.uploaded[path.name] = ref
             refs[path] = ref
     return refs
