@@ -137,6 +137,12 @@ async def _async_main(args: argparse.Namespace) -> ExitCode:
         if mqtt is not None:
             status_of = agent.status_info
             agent.cycle_listeners.append(lambda _: mqtt.update_status(status_of()))
+        models = runtime.models
+        if models is not None:
+            # Report each model update at once (a canary roll-out waits on it).
+            if mqtt is not None:
+                models.on_status = lambda: mqtt.update_status(agent.status_info())
+            models.start()
         watchdog = asyncio.create_task(async_run_watchdog(notifier, liveness, stop))
         _LOGGER.info("%s: agent started", who)
         notifier.ready(f"{who}: started")

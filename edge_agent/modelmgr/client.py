@@ -184,10 +184,11 @@ class TufModelClient:
             except (OSError, DeserializationError):
                 continue
             if cached.signed.is_expired():
+                expired_at = cached.signed.expires.isoformat()
                 raise UpdateVerificationError(
                     f"{self.label}: refused by TUF verification: ExpiredMetadataError: "
-                    f"cached {role}.json expired at {cached.signed.expires.isoformat()} "
-                    f"and the repository is unreachable ({offline_reason})"
+                    f"cached {role}.json expired at {expired_at} and the repository "
+                    f"is unreachable ({offline_reason})"
                 )
 
     def _require_updater(self) -> Updater:

@@ -140,6 +140,8 @@ class ModelManager:
         self.check_interval_s = check_interval_s
         self.who = f"gateway {gateway_id}"
         self.last_outcome: UpdateOutcome | None = None
+        # (active slot folder or None for shipped, its verified model info)
+        self._active_cache: tuple[Path | None, ModelInfo] | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -163,12 +165,19 @@ class ModelManager:
     def active_info(self) -> ModelInfo:
         """Return the verified active model, restoring the previous one if broken.
 
-        Falls back to the shipped model when no installed slot loads.
+        Falls back to the shipped model when no installed slot loads. A slot
+        is verified (SHA-256, LiteRT load) once per process and swap; the
+        result is kept until the active slot changes.
         """
         slot = self.slots.active()
+        cached = self._active_cache
+        if cached is not None and cached[0] == (None if slot is None else slot.path):
+            return cached[1]
         while slot is not None:
             try:
-                return self._open(slot)
+                info = self._open(slot)
+                self._active_cache = (slot.path, info)
+                return info
             except ModelInstallError as exc:
                 _LOGGER.error(
                     "%s: active model does not load (%s); restoring the previous one",
@@ -184,7 +193,9 @@ class ModelManager:
                         at_utc=_utc_now(),
                     )
                 )
-        return self._shipped()
+        info = self._shipped()
+        self._active_cache = (None, info)
+        return info
 
     @property
     def active_version(self) -> str:

@@ -304,12 +304,18 @@ class EdgeAgent:
     def status_info(self, activity: str = "idle") -> dict[str, Any]:
         """Return the agent's part of the MQTT status (``gateway-status/1``)."""
         report = self.last_report
-        return status_info(
+        # The model manager may have swapped the detector since start-up.
+        detector = self.runtime.detector
+        self.model = None if detector is None else detector.model_block
+        info = status_info(
             self.runtime.buffer,
             activity=activity,
             model_version=None if self.model is None else self.model["version"],
             held_back={} if report is None else report.held_back,
         )
+        if self.runtime.models is not None:
+            info["model_update"] = self.runtime.models.status_info()["model_update"]
+        return info
 
     def state_document(self, activity: str = "idle") -> dict[str, Any]:
         """Return what ``edge-agent status`` shows about this agent."""

@@ -14,8 +14,11 @@ from pathlib import Path
 
 from edge_agent.config import GatewayConfig
 from edge_agent.custody import CustodyBuffer, RetentionPolicy
-from edge_agent.mqtt import GatewayMqttClient, MqttError
+from edge_agent.modelmgr import ModelInstallError, ModelManager
+from edge_agent.modelmgr.wiring import build_model_manager
+from edge_agent.mqtt import GatewayMqttClient, InboundHandler, MqttError
 from edge_agent.processing import CrashDetector, ProcessOptions
+from edge_agent.processing.errors import CrashModelError
 from edge_agent.upload import (
     BucketNames,
     ChecksumMode,
@@ -28,6 +31,7 @@ from edge_agent.upload import (
     UploadJournal,
     UploadSettings,
 )
+from models.registry import ModelInfo
 
 __all__ = ["AgentRuntime", "build_store", "open_runtime"]
 
@@ -65,9 +69,25 @@ class AgentRuntime:
     detector: CrashDetector | None
     process_options: ProcessOptions
     mqtt: GatewayMqttClient | None = None
+    # Signed model updates ([models] enabled); started by the service.
+    models: ModelManager | None = None
+
+    def use_model(self, info: ModelInfo) -> None:
+        """Load ``info`` as the crash detector the next logs are scored with.
+
+        Raises:
+            ModelInstallError: the model cannot be opened (the model manager
+                then restores the previous one).
+        """
+        try:
+            self.detector = CrashDetector(info)
+        except CrashModelError as exc:
+            raise ModelInstallError(str(exc), version=info.version) from exc
 
     def close(self) -> None:
         """Stop MQTT (publishing offline), release the buffer's lock and database."""
+        if self.models is not None:
+            self.models.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         self.uploader.journal.close()
@@ -84,7 +104,8 @@ def open_runtime(
 
     Args:
         config: the gateway configuration.
-        detector: a crash detector already loaded; the shipped model when None.
+        detector: a crash detector already loaded; when None, the active
+            model of the model manager ([models] enabled), else the shipped.
         on_upload_part: called after each multipart part is stored (the
             service feeds its watchdog with it).
 
@@ -124,12 +145,19 @@ def open_runtime(
             ),
             on_part_done=on_upload_part,
         )
+        models = None
+        if config.models.enabled:
+            models = build_model_manager(config, store)
+            if detector is None:
+                detector = CrashDetector(models.active_info())
         detector = detector or CrashDetector.shipped()
-        mqtt = _start_mqtt(config, buffer_root)
+        mqtt = _start_mqtt(
+            config, buffer_root, None if models is None else models.on_inbound
+        )
     except BaseException:
         buffer.close()
         raise
-    return AgentRuntime(
+    runtime = AgentRuntime(
         config=config,
         buffer=buffer,
         store=store,
@@ -141,14 +169,22 @@ def open_runtime(
             compresslevel=config.processing.gzip_level,
         ),
         mqtt=mqtt,
+        models=models,
     )
+    if models is not None:
+        models.on_model = runtime.use_model
+    return runtime
 
 
-def _start_mqtt(config: GatewayConfig, buffer_root: Path) -> GatewayMqttClient | None:
+def _start_mqtt(
+    config: GatewayConfig, buffer_root: Path, on_message: InboundHandler | None = None
+) -> GatewayMqttClient | None:
     """Start the broker link when configured; events wait in its outbox."""
     if not config.mqtt.enabled:
         return None
-    client = GatewayMqttClient(config.mqtt, buffer_root / MQTT_OUTBOX_FILE)
+    client = GatewayMqttClient(
+        config.mqtt, buffer_root / MQTT_OUTBOX_FILE, on_message=on_message
+    )
     client.start()
     try:
         client.wait_connected(MQTT_FIRST_CONNECT_S, fail_fast=True)
