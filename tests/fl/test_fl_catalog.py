@@ -35,7 +35,9 @@ def test_fl_run_lifecycle_and_rounds(fl_catalog: Catalog) -> None:
         fl_catalog.create_fl_run(_run())
 
     big_id = 2**64 - 5  # Flower run ids are unsigned 64-bit
-    running = fl_catalog.update_fl_run("run-1", state=RunState.RUNNING, flower_run_id=big_id)
+    running = fl_catalog.update_fl_run(
+        "run-1", state=RunState.RUNNING, flower_run_id=big_id
+    )
     assert running is not None and running.flower_run_id == big_id
 
     fl_catalog.record_fl_round(
