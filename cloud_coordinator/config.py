@@ -17,13 +17,21 @@ SQLite catalog and a local-directory store beside the file)::
     schema = ""                   # PostgreSQL schema (search path)
 
     [store]
-    kind = "local"                # or "s3"
+    kind = "local"                # or "s3", "azure"
     root = "store"                # local store folder
-    endpoint_url = ""             # S3 endpoint ("" = AWS)
-    public_endpoint_url = ""      # S3 endpoint clients see in presigned URLs
+    endpoint_url = ""             # S3 endpoint ("" = AWS); azure: blob endpoint
+    public_endpoint_url = ""      # endpoint clients see in presigned/SAS URLs
     region = "us-east-1"
     access_key_id = ""            # "" = boto3's usual credential chain
     secret_access_key = ""
+    connection_string = ""        # azure: or account_name + account_key
+    account_name = ""
+    account_key = ""
+    uploads_container = "suitlink-multipart"  # azure: multipart upload records
+    encryption = "none"           # "server" (SSE-S3; Azure always) or
+                                  # "envelope" (client-side, key files below)
+    key_file = ""                 # envelope: active key-encryption key (0600)
+    old_key_files = ""            # envelope: older keys, comma-separated
 
     [buckets]
     raw = "raw"
@@ -210,6 +218,13 @@ class StoreConfig:
     region: str = "us-east-1"
     access_key_id: str = ""
     secret_access_key: str = ""
+    connection_string: str = ""
+    account_name: str = ""
+    account_key: str = ""
+    uploads_container: str = "suitlink-multipart"
+    encryption: str = "none"
+    key_file: str = ""
+    old_key_files: str = ""
 
 
 @dataclass(frozen=True)
@@ -339,7 +354,8 @@ class ArchiveConfig:
 
 
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
-    ("store", "kind"): ("local", "s3"),
+    ("store", "kind"): ("local", "s3", "azure"),
+    ("store", "encryption"): ("none", "server", "envelope"),
     ("ingest", "verify"): ("hash", "metadata"),
     ("auth", "algorithm"): ("HS256", "ES256"),
 }
@@ -500,6 +516,27 @@ def _check(config: CoordinatorConfig, source: str) -> None:
     _check_devices(config.devices, source)
     if not config.catalog.url:
         raise ConfigError(f"{source}: [catalog] url must not be empty")
+    _check_store(config.store, source)
+
+
+def _check_store(store: StoreConfig, source: str) -> None:
+    if store.encryption == "envelope" and not store.key_file:
+        raise ConfigError(
+            f"{source}: [store] encryption = 'envelope' needs key_file (32 random "
+            "bytes, mode 0600)"
+        )
+    if store.kind == "local" and store.encryption == "server":
+        raise ConfigError(
+            f"{source}: [store] the local store cannot encrypt by itself; use "
+            "encryption = 'envelope'"
+        )
+    if store.kind == "azure" and not (
+        store.connection_string or (store.account_name and store.account_key)
+    ):
+        raise ConfigError(
+            f"{source}: [store] kind = 'azure' needs connection_string, or "
+            "account_name and account_key"
+        )
 
 
 def _check_devices(devices: DevicesConfig, source: str) -> None:

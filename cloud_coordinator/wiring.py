@@ -13,11 +13,19 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from edge_agent.upload import LocalDirStore, ObjectStore, S3Store
+from edge_agent.upload import ObjectStore, S3Store
+from edge_agent.upload.azure import AzureBlobStore
+from edge_agent.upload.factory import (
+    StoreSettings,
+    StoreSettingsError,
+    build_object_store,
+    parse_key_file_list,
+)
 
 from .api import (
     ApiServices,
     ApiSettings,
+    AzureSasPresigner,
     LocalPresigner,
     Presigner,
     S3Presigner,
@@ -45,6 +53,7 @@ __all__ = [
     "build_services",
     "build_store",
     "build_verifier",
+    "store_settings",
     "token_settings",
 ]
 
@@ -52,19 +61,39 @@ __all__ = [
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
 
-def build_store(config: CoordinatorConfig) -> ObjectStore:
-    """Return the configured object store (no request is made yet)."""
+def store_settings(config: CoordinatorConfig) -> StoreSettings:
+    """Return the ``[store]`` settings, paths anchored at the config's folder."""
     store = config.store
-    if store.kind == "local":
-        root = config.path(store.root)
-        assert root is not None
-        return LocalDirStore(root)
-    return S3Store.connect(
-        store.endpoint_url or None,
-        access_key_id=store.access_key_id or None,
-        secret_access_key=store.secret_access_key or None,
+    return StoreSettings(
+        kind=store.kind,
+        root=config.path(store.root),
+        endpoint_url=store.endpoint_url,
         region=store.region,
+        access_key_id=store.access_key_id,
+        secret_access_key=store.secret_access_key,
+        connection_string=store.connection_string,
+        account_name=store.account_name,
+        account_key=store.account_key,
+        uploads_container=store.uploads_container,
+        encryption=store.encryption,
+        key_file=config.path(store.key_file),
+        old_key_files=parse_key_file_list(store.old_key_files, config.base_dir),
     )
+
+
+def build_store(config: CoordinatorConfig) -> ObjectStore:
+    """Return the configured object store, encrypting as configured.
+
+    No request is made yet.
+
+    Raises:
+        ConfigError: contradictory ``[store]`` settings.
+        KeyFileError: an encryption key file is missing or unusable.
+    """
+    try:
+        return build_object_store(store_settings(config))
+    except StoreSettingsError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def build_catalog(config: CoordinatorConfig) -> Catalog:
@@ -128,6 +157,8 @@ def build_presigner(config: CoordinatorConfig, store: ObjectStore) -> Presigner:
     Raises:
         KeyFileError: no usable key for links the API signs itself.
     """
+    if isinstance(store, AzureBlobStore):
+        return AzureSasPresigner(store, config.store.public_endpoint_url or None)
     if isinstance(store, S3Store):
         settings = config.store
         return S3Presigner.connect(

@@ -8,8 +8,12 @@ an operator can fix the file without reading code::
     workdir = "/var/lib/edge-agent"
 
     [store]
-    kind = "local"            # or "s3"
+    kind = "local"            # or "s3", "azure"
     root = "/var/lib/edge-agent/store"
+    encryption = "none"       # "server" (SSE-S3; Azure always) or "envelope"
+    key_file = ""             # envelope: active key-encryption key (0600)
+    old_key_files = ""        # envelope: older keys, comma-separated (rotation)
+    connection_string = ""    # azure: or account_name + account_key
 
     [ble]
     backend = "bluez"         # or "emulated" (demo and tests)
@@ -86,7 +90,7 @@ class SuitIdentity:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """Where uploads go: a local directory (embedded default) or an S3 API."""
+    """Where uploads go: a local directory (embedded default), S3 or Azure Blob."""
 
     kind: str = "local"
     root: str = "store"
@@ -100,6 +104,17 @@ class StoreConfig:
     checksum_mode: str = "md5"
     multipart_threshold_bytes: int = 16 * 1024 * 1024
     part_size_bytes: int = 8 * 1024 * 1024
+    # Azure Blob (kind "azure"): a connection string, or account and key;
+    # endpoint_url is then the account's blob endpoint (default: Azure's).
+    connection_string: str = ""
+    account_name: str = ""
+    account_key: str = ""
+    uploads_container: str = "suitlink-multipart"
+    # Encryption at rest: "none", "server" or "envelope" (see
+    # edge_agent.upload.factory); key files relative to the workdir.
+    encryption: str = "none"
+    key_file: str = ""
+    old_key_files: str = ""
 
 
 @dataclass(frozen=True)
@@ -219,6 +234,11 @@ class GatewayConfig:
         return path if path.is_absolute() else self.workdir / path
 
     @property
+    def store_key_file(self) -> Path | None:
+        """Return the store's active encryption key file, or None."""
+        return self._from_workdir(self.store.key_file)
+
+    @property
     def custody_key_file(self) -> Path | None:
         """Return the custody key file, or None when encryption is off."""
         return self._from_workdir(self.custody.key_file)
@@ -239,7 +259,8 @@ class GatewayConfig:
 
 
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
-    ("store", "kind"): ("local", "s3"),
+    ("store", "kind"): ("local", "s3", "azure"),
+    ("store", "encryption"): ("none", "server", "envelope"),
     ("store", "checksum_mode"): ("md5", "sha256", "crc32"),
     ("ble", "backend"): ("bluez", "emulated"),
 }

@@ -8,6 +8,7 @@ errors to HTTP statuses.
 
 from .app import create_app
 from .downloads import (
+    AzureSasPresigner,
     DownloadLink,
     LinkRejected,
     LocalPresigner,
@@ -20,6 +21,7 @@ from .services import ApiServices, ApiSettings
 __all__ = [
     "ApiServices",
     "ApiSettings",
+    "AzureSasPresigner",
     "DownloadLink",
     "LinkRejected",
     "LocalPresigner",

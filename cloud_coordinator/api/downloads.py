@@ -1,12 +1,14 @@
-"""Short-lived download links: S3 presigned URLs, or URLs the API signs.
+"""Short-lived download links: S3 presigned URLs, Azure SAS, or URLs the API signs.
 
 A client downloads raw data directly from storage, not through the API's
 worker threads. With an S3 store the link is an S3 presigned GET (SigV4,
 valid ``ttl_s``), signed for the endpoint clients see, which may differ
-from the one the API uses internally. With the local-directory store the
-API serves the bytes itself at ``/api/v1/blobs/{bucket}/{key}``; the link
-carries its expiry and an HMAC-SHA256 over bucket, key and expiry, checked
-in constant time. Either link needs no bearer token: like an S3 presigned
+from the one the API uses internally; with Azure Blob Storage it is a
+read-only service SAS for the one blob, signed with the account key. With
+the local-directory store (or client-side encryption) the API serves the
+bytes itself at ``/api/v1/blobs/{bucket}/{key}``; the link carries its
+expiry and an HMAC-SHA256 over bucket, key and expiry, checked in constant
+time. Either link needs no bearer token: like an S3 presigned
 URL, the signature is the permission, and it expires in minutes.
 """
 
@@ -28,8 +30,11 @@ from edge_agent.upload import StorageError, map_boto_error
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from edge_agent.upload.azure import AzureBlobStore
+
 __all__ = [
     "BLOB_ROUTE_PREFIX",
+    "AzureSasPresigner",
     "DownloadLink",
     "LinkRejected",
     "LocalPresigner",
@@ -181,3 +186,29 @@ class S3Presigner:
         # takes from the system clock (not the API's); report the same.
         expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_s)
         return DownloadLink(url, expires_at.replace(microsecond=0))
+
+
+class AzureSasPresigner:
+    """Azure service SAS URLs (read only, one blob) from the store's account key."""
+
+    def __init__(self, store: AzureBlobStore, endpoint_url: str | None = None) -> None:
+        """Sign for ``endpoint_url`` as clients reach it (None: the store's)."""
+        self._store = store
+        self._endpoint_url = endpoint_url
+
+    def presign(
+        self, bucket: str, key: str, *, ttl_s: int, now: dt.datetime, base_url: str
+    ) -> DownloadLink:
+        """Return a SAS URL valid ``ttl_s`` from the system clock.
+
+        Raises:
+            StorageError: the store has no account key to sign with.
+        """
+        # Like SigV4 above, the service checks the expiry against real time.
+        expires_at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_s)).replace(
+            microsecond=0
+        )
+        url = self._store.signed_get_url(
+            bucket, key, expires_at=expires_at, endpoint_url=self._endpoint_url
+        )
+        return DownloadLink(url, expires_at)

@@ -32,14 +32,14 @@ from typing import Any
 
 from edge_agent.config import ConfigError, GatewayConfig
 from edge_agent.mqtt import MqttConfig
+from edge_agent.service.runtime import store_settings
 from edge_agent.upload import (
     BodyChecksum,
     ChecksumMode,
-    LocalDirStore,
     ObjectStore,
-    S3Store,
     StorageError,
 )
+from edge_agent.upload.factory import build_object_store
 
 from .cmd_pair import TomlScalar, update_config_file
 from .exit_codes import ExitCode
@@ -73,18 +73,8 @@ class CheckResult:
 
 
 def _open_store(config: GatewayConfig, timeout_s: float) -> ObjectStore:
-    store = config.store
-    if store.kind == "s3":
-        return S3Store.connect(
-            store.endpoint_url,
-            access_key_id=store.access_key_id,
-            secret_access_key=store.secret_access_key,
-            region=store.region,
-            connect_timeout_s=timeout_s,
-            read_timeout_s=timeout_s,
-            max_attempts=2,
-        )
-    return LocalDirStore(config.store_root)
+    settings = store_settings(config, timeout_s=timeout_s)
+    return build_object_store(replace(settings, max_attempts=2))
 
 
 def check_object_store(

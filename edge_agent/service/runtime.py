@@ -22,18 +22,22 @@ from edge_agent.processing.errors import CrashModelError
 from edge_agent.upload import (
     BucketNames,
     ChecksumMode,
-    LocalDirStore,
     ObjectLayout,
     ObjectRef,
     ObjectStore,
-    S3Store,
     Uploader,
     UploadJournal,
     UploadSettings,
 )
+from edge_agent.upload.factory import (
+    StoreSettings,
+    build_object_store,
+    etags_are_body_md5,
+    parse_key_file_list,
+)
 from models.registry import ModelInfo
 
-__all__ = ["AgentRuntime", "build_store", "open_runtime"]
+__all__ = ["AgentRuntime", "build_store", "open_runtime", "store_settings"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,17 +48,38 @@ MQTT_OUTBOX_FILE = "mqtt-outbox.db"
 MQTT_FIRST_CONNECT_S = 10.0
 
 
-def build_store(config: GatewayConfig) -> ObjectStore:
-    """Return the object store the configuration names."""
+def store_settings(
+    config: GatewayConfig, *, timeout_s: float | None = None
+) -> StoreSettings:
+    """Return the ``[store]`` settings with paths taken from the workdir."""
     store = config.store
-    if store.kind == "s3":
-        return S3Store.connect(
-            store.endpoint_url,
-            access_key_id=store.access_key_id,
-            secret_access_key=store.secret_access_key,
-            region=store.region,
-        )
-    return LocalDirStore(config.store_root)
+    return StoreSettings(
+        kind=store.kind,
+        root=config.store_root,
+        endpoint_url=store.endpoint_url or "",
+        region=store.region,
+        access_key_id=store.access_key_id or "",
+        secret_access_key=store.secret_access_key or "",
+        connection_string=store.connection_string,
+        account_name=store.account_name,
+        account_key=store.account_key,
+        uploads_container=store.uploads_container,
+        encryption=store.encryption,
+        key_file=config.store_key_file,
+        old_key_files=parse_key_file_list(store.old_key_files, config.workdir),
+        connect_timeout_s=timeout_s,
+        read_timeout_s=timeout_s,
+    )
+
+
+def build_store(config: GatewayConfig) -> ObjectStore:
+    """Return the object store the configuration names, encrypting as set.
+
+    Raises:
+        StoreSettingsError: incomplete or contradictory ``[store]`` settings.
+        KeyFileError: an encryption key file is missing or unusable.
+    """
+    return build_object_store(store_settings(config))
 
 
 @dataclass
@@ -142,6 +167,7 @@ def open_runtime(
                 multipart_threshold_bytes=config.store.multipart_threshold_bytes,
                 part_size_bytes=config.store.part_size_bytes,
                 checksum_mode=ChecksumMode(config.store.checksum_mode),
+                verify_etag=etags_are_body_md5(store),
             ),
             on_part_done=on_upload_part,
         )

@@ -508,6 +508,55 @@ class EnvelopeStore:
                 raise
         fsync_dir(target.parent)
 
+    def open_plaintext(
+        self, bucket: str, key: str
+    ) -> tuple[ObjectInfo, Iterator[bytes]] | None:
+        """Return an object's plaintext info and its bytes frame by frame.
+
+        The ciphertext is fetched into a temporary file first (removed when
+        the iterator ends or is closed); each frame is authenticated before
+        it is yielded, the frame count checked at the end. None if absent.
+
+        Raises:
+            UnknownKeyError: the object's KEK is not in the ring.
+            IntegrityError: (while iterating) a frame fails to authenticate.
+        """
+        self._check_key(key)
+        info = self.inner.head_object(bucket, key)
+        if info is None:
+            return None
+        envelope = self._envelope(info)
+        folder = tempfile.TemporaryDirectory(prefix="envelope-")
+        sealed = Path(folder.name) / "sealed"
+        try:
+            self.inner.download_file(bucket, key, sealed)
+        except BaseException:
+            folder.cleanup()
+            raise
+
+        def frames() -> Iterator[bytes]:
+            try:
+                with open(sealed, "rb") as source:
+                    if envelope is None:
+                        while chunk := source.read(1024 * 1024):
+                            yield chunk
+                        return
+                    count = 0
+                    for plaintext in _open_frames(
+                        envelope.data_key, source, f"decrypt {bucket}/{key}"
+                    ):
+                        count += 1
+                        yield plaintext
+                    if count != _frames_of(info.etag):
+                        raise IntegrityError(
+                            f"decrypt {bucket}/{key}: {count} frames, "
+                            f"expected {_frames_of(info.etag)}"
+                        )
+            finally:
+                folder.cleanup()
+
+        return self._plain_info(info), frames()
+
     def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectSummary]:
         """Return the objects under ``prefix`` with plaintext sizes, by key."""
         return [
