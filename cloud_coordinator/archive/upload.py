@@ -46,7 +46,9 @@ from edge_agent.upload import (
     ObjectStore,
     Uploader,
     UploadJournal,
+    UploadSettings,
 )
+from edge_agent.upload.factory import etags_are_body_md5
 
 from ..catalog import Catalog, check_identifier
 from ..jobs import AnalyticsOutcome, AnalyticsSource, StoredLogProcessor
@@ -146,7 +148,9 @@ def upload_archive(
 
     journal = UploadJournal(state_dir / "journal.db")
     try:
-        uploader = Uploader(store, journal)
+        # Envelope-encrypted stores give ETags of the ciphertext.
+        settings = UploadSettings(verify_etag=etags_are_body_md5(store))
+        uploader = Uploader(store, journal, settings)
         files = _archive_files(folder)
         refs = _upload_originals(
             files, rider_id, suit_id, upload_id, layout, uploader, report,

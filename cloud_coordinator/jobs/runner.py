@@ -39,7 +39,9 @@ from edge_agent.upload import (
     StorageError,
     Uploader,
     UploadJournal,
+    UploadSettings,
 )
+from edge_agent.upload.factory import etags_are_body_md5
 
 from ..catalog import Catalog, JobRecord, JobState
 from ..catalog.sqlbase import utc_now
@@ -157,7 +159,11 @@ class JobRunner:
                 self._catalog,
                 self._store,
                 self._buckets,
-                Uploader(self._store, journal),
+                Uploader(
+                    self._store,
+                    journal,
+                    UploadSettings(verify_etag=etags_are_body_md5(self._store)),
+                ),
                 detector=self._detector_factory(),
                 scratch_dir=self._scratch / name,
                 software_version=SOFTWARE_VERSION,
