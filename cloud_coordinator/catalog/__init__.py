@@ -28,6 +28,7 @@ from .lifecycle import (
     Verdict,
 )
 from .migrations import Migration
+from .model_registry import ModelRelease, ModelRollout
 from .models import (
     CatalogObject,
     ObjectFilter,
@@ -66,6 +67,8 @@ __all__ = [
     "JobRecord",
     "JobState",
     "Migration",
+    "ModelRelease",
+    "ModelRollout",
     "ObjectFilter",
     "ObjectKind",
     "ObjectRecord",

@@ -16,6 +16,7 @@ from .device_registry import Device
 from .fl_records import FederatedRound, FederatedRun, RunState, TrainingConsent
 from .ingestlog import IngestedEvent, QuarantineEntry
 from .lifecycle import AuditEntry, CrashVerdictRecord, JobRecord
+from .model_registry import ModelRelease, ModelRollout
 from .models import (
     CatalogObject,
     ObjectFilter,
@@ -402,6 +403,32 @@ class Catalog(Protocol):
 
     def list_unpublished_consents(self, *, limit: int = 100) -> list[TrainingConsent]:
         """Return choices not yet published to the riders' gateways, oldest first."""
+        ...
+
+    # -- model releases and roll-outs (see .model_registry) -------------------
+
+    def record_model_release(self, release: ModelRelease) -> ModelRelease:
+        """Record a published model version (again: update it); return it stored.
+
+        Raises:
+            InvalidRecord: a missing name or version, a malformed SHA-256.
+        """
+        ...
+
+    def list_model_releases(self, model_name: str) -> list[ModelRelease]:
+        """Return the recorded versions of a model, oldest publication first."""
+        ...
+
+    def record_model_rollout(self, rollout: ModelRollout) -> ModelRollout:
+        """Record one roll-out step (again: update it); return it stored.
+
+        Raises:
+            InvalidRecord: an unknown stage or a sequence below 1.
+        """
+        ...
+
+    def get_model_rollout(self, model_name: str) -> ModelRollout | None:
+        """Return the newest roll-out step of a model, None before the first."""
         ...
 
     def close(self) -> None:

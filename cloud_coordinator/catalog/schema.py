@@ -16,6 +16,12 @@ from .lifecycle_schema import (
     SQLITE_LIFECYCLE,
 )
 from .migrations import Migration
+from .model_schema import (
+    MODELS_MIGRATION_NAME,
+    MODELS_MIGRATION_VERSION,
+    POSTGRES_MODELS,
+    SQLITE_MODELS,
+)
 
 __all__ = [
     "POSTGRES_MIGRATIONS",
@@ -150,6 +156,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, LIFECYCLE_MIGRATION_NAME, SQLITE_LIFECYCLE),
     Migration(4, DEVICE_MIGRATION_NAME, SQLITE_DEVICES),
     Migration(5, FL_MIGRATION_NAME, SQLITE_FL),
+    Migration(MODELS_MIGRATION_VERSION, MODELS_MIGRATION_NAME, SQLITE_MODELS),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -242,4 +249,5 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, LIFECYCLE_MIGRATION_NAME, POSTGRES_LIFECYCLE),
     Migration(4, DEVICE_MIGRATION_NAME, POSTGRES_DEVICES),
     Migration(5, FL_MIGRATION_NAME, POSTGRES_FL),
+    Migration(MODELS_MIGRATION_VERSION, MODELS_MIGRATION_NAME, POSTGRES_MODELS),
 )

@@ -25,6 +25,7 @@ from .ingestlog import IngestSql
 from .interface import MAX_PAGE_LIMIT
 from .lifecycle_sql import LifecycleSql
 from .migrations import Migration, pending_migrations
+from .model_registry import ModelRegistrySql
 from .models import (
     CatalogObject,
     ObjectFilter,
@@ -101,7 +102,13 @@ def _clamp(limit: int) -> int:
 
 
 class SqlCatalog(
-    OutboxSql, IngestSql, LifecycleSql, DeviceRegistrySql, FederatedSql, ABC
+    OutboxSql,
+    IngestSql,
+    LifecycleSql,
+    DeviceRegistrySql,
+    FederatedSql,
+    ModelRegistrySql,
+    ABC,
 ):
     """A :class:`~.interface.Catalog` on a SQL database; see the module doc."""
 

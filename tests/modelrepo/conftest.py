@@ -9,9 +9,10 @@ from modelrepo_env import RepoWorld, make_world
 
 from cloud_coordinator.modelrepo import ValidationSet
 from models.dataset import split_seeds
+from tests.support.postgres import postgres_server
 from tests.support.seaweed import seaweed_s3
 
-__all__ = ["seaweed_s3"]
+__all__ = ["postgres_server", "seaweed_s3"]
 
 # Six rides (three with a crash): enough for the gate and reference
 # crashes, quick to synthesise (about a second).
