@@ -28,6 +28,8 @@ from edge_agent.upload import (
     UploadSettings,
     upload_log,
 )
+from edge_agent.upload.azure import AzureBlobStore
+from tests.support.azurite import AzuriteBlob
 from tests.support.seaweed import SeaweedS3
 
 # 5 MiB parts (the S3 minimum) keep multipart tests small.
@@ -384,3 +386,9 @@ class TestUploaderOnSeaweedFS(UploaderContract):
             secret_access_key=seaweed_s3.secret_access_key,
             region=seaweed_s3.region,
         )
+
+
+class TestUploaderOnAzurite(UploaderContract):
+    @pytest.fixture
+    def store(self, azurite_blob: AzuriteBlob) -> ObjectStore:
+        return AzureBlobStore.connect(connection_string=azurite_blob.connection_string)
