@@ -273,13 +273,26 @@ class Catalog(Protocol):
         ...
 
     def list_expired_raw(
-        self, now: dt.datetime, *, limit: int, after_id: int = 0
+        self,
+        now: dt.datetime,
+        *,
+        limit: int,
+        after: tuple[dt.datetime, int] | None = None,
     ) -> list[CatalogObject]:
-        """Return raw objects whose window closed by ``now`` and that may go."""
+        """Return raw objects whose window closed by ``now`` and that may go.
+
+        Ordered by ``(retention_until, object_id)``; pass the last row's
+        pair as ``after`` for the next page.
+        """
         ...
 
     def list_retention_notices_due(
-        self, now: dt.datetime, notify_until: dt.datetime, *, limit: int
+        self,
+        now: dt.datetime,
+        notify_until: dt.datetime,
+        *,
+        limit: int,
+        after: tuple[dt.datetime, int] | None = None,
     ) -> list[CatalogObject]:
         """Return raw objects due by ``notify_until`` whose date is unannounced."""
         ...

@@ -274,9 +274,20 @@ class LifecycleSql:
     # -- retention ------------------------------------------------------------
 
     def _policy_select(
-        self, extra: str, params: dict[str, Any], limit: int
+        self,
+        extra: str,
+        params: dict[str, Any],
+        limit: int,
+        after: tuple[dt.datetime, int] | None,
     ) -> list[CatalogObject]:
         params["limit"] = max(1, int(limit))
+        if after is not None:
+            extra += (
+                f" AND (o.retention_until, o.object_id) > "
+                f"({self._p('after_t')}, {self._p('after_id')})"
+            )
+            params["after_t"] = self._dialect.time_in(after[0])
+            params["after_id"] = int(after[1])
         with self._transaction(write=False) as cursor:
             cursor.execute(
                 f"SELECT {_O_COLUMNS} FROM objects o WHERE {_POLICY} AND {extra} "
@@ -287,29 +298,39 @@ class LifecycleSql:
         return [object_from_row(self._dialect, row) for row in rows]
 
     def list_expired_raw(
-        self, now: dt.datetime, *, limit: int, after_id: int = 0
+        self,
+        now: dt.datetime,
+        *,
+        limit: int,
+        after: tuple[dt.datetime, int] | None = None,
     ) -> list[CatalogObject]:
         """Return raw objects whose window closed by ``now`` and may go.
 
         The policy is applied again here, not only through the stored
         retention date: no object of the log says crash, and the rider is
-        not professional. Oldest window first; ``after_id`` skips rows a
-        caller already handled in this run.
+        not professional. Ordered by ``(retention_until, object_id)``;
+        ``after`` (the last row's pair) returns the next page.
         """
         return self._policy_select(
-            f"o.retention_until <= {self._p('now')} "
-            f"AND o.object_id > {self._p('after_id')}",
-            {"now": self._dialect.time_in(now), "after_id": int(after_id)},
+            f"o.retention_until <= {self._p('now')}",
+            {"now": self._dialect.time_in(now)},
             limit,
+            after,
         )
 
     def list_retention_notices_due(
-        self, now: dt.datetime, notify_until: dt.datetime, *, limit: int
+        self,
+        now: dt.datetime,
+        notify_until: dt.datetime,
+        *,
+        limit: int,
+        after: tuple[dt.datetime, int] | None = None,
     ) -> list[CatalogObject]:
         """Return raw objects due to go by ``notify_until`` not yet announced.
 
         An object counts as announced when a notice was recorded for its
-        current retention date (a changed date is announced again).
+        current retention date (a changed date is announced again). Paged
+        like :meth:`list_expired_raw`.
         """
         return self._policy_select(
             f"o.retention_until > {self._p('now')} "
@@ -321,6 +342,7 @@ class LifecycleSql:
                 "until": self._dialect.time_in(notify_until),
             },
             limit,
+            after,
         )
 
     def mark_retention_notified(

@@ -128,19 +128,19 @@ class RetentionJob:
 
     def _notify(self, report: RetentionReport) -> None:
         until = report.now + self._notice
+        after: tuple[dt.datetime, int] | None = None
         while True:
             due = self._catalog.list_retention_notices_due(
-                report.now, until, limit=self._batch_size
+                report.now, until, limit=self._batch_size, after=after
             )
-            if report.dry_run:
-                report.notified.extend(due)
-                return
-            for item in due:
-                self._announce(item)
-            self._catalog.mark_retention_notified(due, report.now)
+            if not report.dry_run:
+                for item in due:
+                    self._announce(item)
+                self._catalog.mark_retention_notified(due, report.now)
             report.notified.extend(due)
             if len(due) < self._batch_size:
                 return
+            after = _position(due[-1])
 
     def _announce(self, item: CatalogObject) -> None:
         assert item.retention_until is not None
@@ -175,24 +175,21 @@ class RetentionJob:
         )
 
     def _delete(self, report: RetentionReport) -> None:
-        skipped: set[int] = set()
+        # Pages by (retention date, id): deleted rows vanish, failed ones are
+        # passed over, and a dry run still sees every candidate once.
+        after: tuple[dt.datetime, int] | None = None
         while True:
-            batch = [
-                item
-                for item in self._catalog.list_expired_raw(
-                    report.now, limit=self._batch_size + len(skipped)
-                )
-                if item.object_id not in skipped
-            ]
-            if report.dry_run:
-                report.deleted.extend(batch)
-                return
-            if not batch:
-                return
+            batch = self._catalog.list_expired_raw(
+                report.now, limit=self._batch_size, after=after
+            )
             for item in batch:
-                if self._delete_one(item, report):
-                    continue
-                skipped.add(item.object_id)
+                if report.dry_run:
+                    report.deleted.append(item)
+                else:
+                    self._delete_one(item, report)
+            if len(batch) < self._batch_size:
+                return
+            after = _position(batch[-1])
 
     def _delete_one(self, item: CatalogObject, report: RetentionReport) -> bool:
         """Delete one object; return False if it stays (failed or no longer due)."""
@@ -240,3 +237,9 @@ class RetentionJob:
             deleted.retention_until,
         )
         return True
+
+
+def _position(item: CatalogObject) -> tuple[dt.datetime, int]:
+    """Return a listed object's place in the retention order."""
+    assert item.retention_until is not None
+    return (item.retention_until, item.object_id)

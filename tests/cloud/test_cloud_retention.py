@@ -178,3 +178,14 @@ def test_rider_turned_professional_before_the_run_keeps_data(
     report = RetentionJob(catalog, local_store, clock=clock).run(now=T0 + 30 * DAY)
     assert {item.rider_id for item in report.deleted} == {"r2"}
     assert world.stored(world.plain, "raw_csv")
+
+
+def test_small_batches_page_through_everything(
+    catalog: Catalog, local_store: LocalDirStore, clock: ManualClock
+) -> None:
+    World(catalog, local_store)
+    job = RetentionJob(catalog, local_store, clock=clock, batch_size=1)
+    assert len(job.run(now=T0 + 12 * DAY, dry_run=True).notified) == 2
+    assert len(job.run(now=T0 + 15 * DAY, dry_run=True).deleted) == 2
+    assert len(job.run(now=T0 + 12 * DAY).notified) == 2
+    assert len(job.run(now=T0 + 15 * DAY).deleted) == 2

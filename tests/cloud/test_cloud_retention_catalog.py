@@ -34,6 +34,11 @@ DAY = dt.timedelta(days=1)
 POLICY = RetentionPolicy(dt.timedelta(days=14))
 
 
+def _pair(item: CatalogObject) -> tuple[dt.datetime, int]:
+    assert item.retention_until is not None
+    return (item.retention_until, item.object_id)
+
+
 def _audit(catalog: Catalog, rider: str | None = None) -> list[AuditEntry]:
     return list(
         iter_pages(
@@ -78,8 +83,7 @@ class LifecycleContract:
         due = catalog.list_expired_raw(T0 + 15 * DAY, limit=100)
         assert [o.object_id for o in due] == [plain.object_id]
         assert (
-            catalog.list_expired_raw(T0 + 15 * DAY, limit=1, after_id=plain.object_id)
-            == []
+            catalog.list_expired_raw(T0 + 15 * DAY, limit=1, after=_pair(plain)) == []
         )
 
     def test_delete_is_audited_and_guarded(self, catalog: Catalog) -> None:
