@@ -112,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the results API with uvicorn. Settings come from "
         "[api], [catalog], [store], [buckets], [auth], [retention] and "
         "[downloads]; TLS is terminated here when [api] tls_cert_file and "
-        "tls_key_file are set. Pending catalog migrations run first.",
+        "tls_key_file are set. Analytics jobs run in [jobs] workers threads "
+        "(scratch files in [jobs] scratch_dir); crash verdicts go to gateways "
+        "over [broker] unless [crashes] publish_verdicts is false. Pending "
+        "catalog migrations run first.",
     )
     api.add_argument("--host", help="listen address (default: [api] host)")
     api.add_argument("--port", type=int, help="listen port (default: [api] port)")
