@@ -75,6 +75,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cloud_coordinator.retention.cli",
     "cloud_coordinator.privacy.cli",
     "cloud_coordinator.archive.cli",
+    "cloud_coordinator.storage.cli",
 )
 
 CommandRunner = Callable[[CoordinatorConfig, argparse.Namespace], int]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from edge_agent.custody.errors import KeyFileError as StoreKeyFileError
 from edge_agent.upload import ObjectStore, S3Store
 from edge_agent.upload.azure import AzureBlobStore
 from edge_agent.upload.factory import (
@@ -87,13 +88,15 @@ def build_store(config: CoordinatorConfig) -> ObjectStore:
     No request is made yet.
 
     Raises:
-        ConfigError: contradictory ``[store]`` settings.
-        KeyFileError: an encryption key file is missing or unusable.
+        ConfigError: contradictory ``[store]`` settings, or an encryption key
+            file is missing or unusable.
     """
     try:
         return build_object_store(store_settings(config))
     except StoreSettingsError as exc:
         raise ConfigError(str(exc)) from exc
+    except StoreKeyFileError as exc:
+        raise ConfigError(f"[store] {exc}") from exc
 
 
 def build_catalog(config: CoordinatorConfig) -> Catalog:

@@ -1,4 +1,4 @@
-"""Download links on the second backend and on encrypted stores; store wiring.
+"""Download links on the second backend and encrypted stores; wiring; rewrap CLI.
 
 Azure Blob (Azurite): the API hands out a read-only SAS for the one blob.
 Client-side envelope encryption: the API's own signed blob route decrypts.
@@ -18,13 +18,20 @@ from cloud_api_env import make_api_env
 from cloud_helpers import ManualClock, store_log
 from cloud_world import RIDERS
 
+from cloud_coordinator import cli
 from cloud_coordinator.api import AzureSasPresigner, LocalPresigner, S3Presigner
 from cloud_coordinator.catalog import SqliteCatalog
 from cloud_coordinator.config import ConfigError, load_config
 from cloud_coordinator.wiring import build_presigner, build_store
 from edge_agent.config import config_from_mapping
 from edge_agent.service.runtime import build_store as build_gateway_store
-from edge_agent.upload import BucketNames, LocalDirStore, S3Store
+from edge_agent.upload import (
+    BodyChecksum,
+    BucketNames,
+    ChecksumMode,
+    LocalDirStore,
+    S3Store,
+)
 from edge_agent.upload.azure import AzureBlobStore
 from edge_agent.upload.envelope import EnvelopeStore
 from edge_agent.upload.keyring import FileKeyRing, key_id_of
@@ -203,3 +210,40 @@ def test_gateway_wiring_encrypts_uploads(tmp_path: Path) -> None:
         }
     )
     assert isinstance(build_gateway_store(azure), AzureBlobStore)
+
+
+def test_store_rewrap_command_moves_keys_after_rotation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_key, new_key = os.urandom(32), os.urandom(32)
+    root = tmp_path / "store"
+    inner = LocalDirStore(root)
+    inner.ensure_bucket("raw")
+    before = EnvelopeStore(inner, FileKeyRing(old_key))
+    body = os.urandom(5000)
+    before.put_object(
+        "raw",
+        "r1/log.csv.gz",
+        body,
+        metadata={"sha256": "0" * 64},
+        checksum=BodyChecksum.of(body, ChecksumMode.MD5),
+    )
+    _key_file(tmp_path / "new.key", new_key)
+    _key_file(tmp_path / "old.key", old_key)
+    rotated = _cloud_config(
+        tmp_path,
+        'encryption = "envelope"\nkey_file = "new.key"\nold_key_files = "old.key"',
+    )
+    assert cli.main(["--config", str(rotated), "store-rewrap", "--bucket", "raw"]) == 0
+    assert "raw: 1 re-wrapped, 0 re-encrypted" in capsys.readouterr().out
+    assert (
+        EnvelopeStore(inner, FileKeyRing(new_key)).get_object("raw", "r1/log.csv.gz")
+        == body
+    )
+
+    forgotten = _cloud_config(tmp_path, 'encryption = "envelope"\nkey_file = "old.key"')
+    assert (
+        cli.main(["--config", str(forgotten), "store-rewrap", "--bucket", "raw"]) == 3
+    )
+    plain = _cloud_config(tmp_path, 'kind = "local"')
+    assert cli.main(["--config", str(plain), "store-rewrap"]) == 3
