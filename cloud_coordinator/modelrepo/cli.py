@@ -23,6 +23,7 @@ import argparse
 import functools
 import json
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ from edge_agent.modelmgr.rollout import Stage
 from ..config import CoordinatorConfig
 from .errors import ModelRepoError, PublishRefused
 from .keys import generate_role_keys
-from .wiring import build_publisher, build_repository
+from .wiring import (
+    build_publisher,
+    build_repository,
+    connect_announcer,
+    open_records,
+)
 
 __all__ = ["EXIT_NO_VERDICT", "EXIT_REFUSED", "EXIT_STATE", "add_command"]
 
@@ -124,22 +130,6 @@ def run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
         return EXIT_STATE
 
 
-def _announcer(config: CoordinatorConfig) -> Any:
-    if not config.models.announce:
-        return None
-    from ..broker import BrokerError, CloudMqttClient
-
-    client = CloudMqttClient.from_config(
-        config, client_id=f"{config.broker.client_id}-models"
-    )
-    try:
-        client.connect()
-    except BrokerError as exc:
-        _LOGGER.error("models: broker unavailable, nothing will be announced: %s", exc)
-        return None
-    return client
-
-
 def _run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
     action = args.models_command
     repo = build_repository(config)
@@ -168,9 +158,12 @@ def _run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
 
-    announcer = _announcer(config)
-    try:
-        publisher = build_publisher(config, announcer=announcer)
+    with ExitStack() as stack:
+        announcer = connect_announcer(config) if config.models.announce else None
+        if announcer is not None:
+            stack.callback(announcer.close)
+        records = stack.enter_context(open_records(config))
+        publisher = build_publisher(config, announcer=announcer, records=records)
         if action == "publish":
             if args.head is not None:
                 kernel, bias = _head_weights(args.head)
@@ -217,6 +210,3 @@ def _run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
             Verdict.WAITING: EXIT_NO_VERDICT,
         }
         return codes[verdict.verdict]
-    finally:
-        if announcer is not None:
-            announcer.close()

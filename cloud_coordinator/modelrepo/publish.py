@@ -52,6 +52,8 @@ from models.metadata import ModelMetadata, load_metadata, save_metadata
 from models.registry import ModelInfo, load_model_info, shipped_model
 
 from ..broker.errors import BrokerError
+from ..catalog.errors import CatalogError
+from ..catalog.model_registry import ModelRelease, ModelRollout
 from .errors import ModelBuildError, PublishRefused, RepoStateError, RolloutError
 from .tufrepo import TufRepository
 from .validation import (
@@ -68,6 +70,7 @@ __all__ = [
     "Announcer",
     "ModelPublisher",
     "PublishOutcome",
+    "ReleaseRecords",
     "RolloutSettings",
     "announce_topic",
 ]
@@ -75,6 +78,18 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 ANNOUNCE_SCHEMA = "model-announce/1"
+
+
+class ReleaseRecords(Protocol):
+    """What publishing records in the catalog (``Catalog`` fits)."""
+
+    def record_model_release(self, release: ModelRelease) -> ModelRelease:
+        """Record a published version."""
+        ...
+
+    def record_model_rollout(self, rollout: ModelRollout) -> ModelRollout:
+        """Record a roll-out step."""
+        ...
 
 
 class Announcer(Protocol):
@@ -170,6 +185,7 @@ class ModelPublisher:
         rollout: RolloutSettings | None = None,
         shipped: Callable[[], ModelInfo] = shipped_model,
         clock: Callable[[], dt.datetime] = _now,
+        records: ReleaseRecords | None = None,
     ) -> None:
         """Set the repository, validation data loader, announcer and roll-out.
 
@@ -182,6 +198,8 @@ class ModelPublisher:
             rollout: canary settings for new candidates.
             shipped: the model the fleet runs before anything is published.
             clock: current time (tests pass a fixed one).
+            records: the catalog to record releases and roll-out steps in
+                (None: not recorded; the TUF repository stays the truth).
         """
         self.repo = repo
         self.model_name = model_name
@@ -192,6 +210,7 @@ class ModelPublisher:
         self._validation: ValidationSet | None = None
         self._shipped = shipped
         self._clock = clock
+        self.records = records
 
     @property
     def validation(self) -> ValidationSet:
@@ -405,6 +424,8 @@ class ModelPublisher:
             new_plan.stage.value,
             "approved by R&D" if not decision.passed else "gate passed",
         )
+        self._record_release(metadata, decision, approve, targets_version)
+        self._record_rollout(new_plan)
         announced = self.announce(new_plan, targets_version)
         return PublishOutcome(
             True,
@@ -515,8 +536,70 @@ class ModelPublisher:
             targets_version,
             note,
         )
+        self._record_rollout(new_plan)
         self.announce(new_plan, targets_version)
         return new_plan
+
+    def _record_release(
+        self,
+        metadata: ModelMetadata,
+        decision: GateDecision,
+        approve: bool,
+        targets_version: int,
+    ) -> None:
+        if self.records is None:
+            return
+        training = metadata.training
+        publication = training.get("publication") or {}
+        if "republished_from" in training:
+            source = "republished"
+        else:
+            source = str(publication.get("source") or "file")
+        release = ModelRelease(
+            model_name=self.model_name,
+            version=metadata.version,
+            sha256=metadata.sha256,
+            size_bytes=metadata.size_bytes,
+            targets_version=targets_version,
+            source=source,
+            run_id=publication.get("run_id"),
+            gate_passed=decision.passed,
+            approved=approve,
+            figures=decision.to_dict(),
+        )
+        try:
+            self.records.record_model_release(release)
+        except CatalogError as exc:
+            _LOGGER.error(
+                "%s %s: published, but not recorded in the catalog: %s",
+                self.model_name,
+                metadata.version,
+                exc,
+            )
+
+    def _record_rollout(self, plan: RolloutPlan) -> None:
+        if self.records is None:
+            return
+        step = ModelRollout(
+            model_name=plan.model_name,
+            sequence=plan.sequence,
+            version=plan.candidate.version,
+            stable_version=None if plan.stable is None else plan.stable.version,
+            stage=plan.stage.value,
+            canary_gateways=plan.canary.gateways,
+            canary_share=plan.canary.share,
+            note=plan.note,
+        )
+        try:
+            self.records.record_model_rollout(step)
+        except CatalogError as exc:
+            _LOGGER.error(
+                "%s %s: roll-out step %d not recorded in the catalog: %s",
+                plan.model_name,
+                plan.candidate.version,
+                plan.sequence,
+                exc,
+            )
 
     def announce(self, plan: RolloutPlan, targets_version: int) -> bool:
         """Publish the retained announcement of ``plan``; return whether sent.

@@ -8,23 +8,38 @@ disconnects again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy.typing as npt
 
 from edge_agent.upload import ObjectStore
 
+from ..catalog import Catalog
 from ..config import CoordinatorConfig
-from ..wiring import build_store
+from ..wiring import build_catalog, build_store
 from .keys import KeyRing
-from .publish import Announcer, ModelPublisher, PublishOutcome, RolloutSettings
+from .publish import (
+    Announcer,
+    ModelPublisher,
+    PublishOutcome,
+    ReleaseRecords,
+    RolloutSettings,
+)
 from .tufrepo import ExpiryPolicy, TufRepository
 from .validation import ValidationSet, load_or_synthesise
+
+if TYPE_CHECKING:
+    from ..broker import CloudMqttClient
 
 __all__ = [
     "build_publisher",
     "build_repository",
     "canary_gateways",
+    "connect_announcer",
+    "open_records",
     "publish_from_head",
 ]
 
@@ -57,11 +72,27 @@ def canary_gateways(config: CoordinatorConfig) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+@contextmanager
+def open_records(config: CoordinatorConfig) -> Iterator[Catalog]:
+    """Open and migrate the configured catalog for release records; close it.
+
+    Raises:
+        CatalogError: the catalog is unreachable or cannot be migrated.
+    """
+    catalog = build_catalog(config)
+    try:
+        catalog.migrate()
+        yield catalog
+    finally:
+        catalog.close()
+
+
 def build_publisher(
     config: CoordinatorConfig,
     *,
     store: ObjectStore | None = None,
     announcer: Announcer | None = None,
+    records: ReleaseRecords | None = None,
 ) -> ModelPublisher:
     """Return a publisher on the configured repository and validation data."""
     models = config.models
@@ -79,6 +110,7 @@ def build_publisher(
         announcer=announcer,
         models_prefix=config.broker.models_prefix,
         rollout=RolloutSettings(canary_gateways(config), models.canary_share),
+        records=records,
     )
 
 
@@ -106,14 +138,23 @@ def publish_from_head(
         announcer: an already connected MQTT client; None connects one from
             ``[broker]`` when ``[models] announce`` is on.
 
+    The release and its roll-out step are recorded in the ``[catalog]``
+    (migrated first if needed).
+
     Raises:
         ModelBuildError, RepoStateError, RepoKeyError, StorageError: see
             :meth:`ModelPublisher.publish_from_head`.
+        CatalogError: the catalog cannot be opened or migrated.
     """
     if base_model is None and config.models.base_keras:
         base_model = config.path(config.models.base_keras)
-    if announcer is not None or not config.models.announce:
-        publisher = build_publisher(config, announcer=announcer)
+    with ExitStack() as stack:
+        if announcer is None and config.models.announce:
+            announcer = connect_announcer(config)
+            if announcer is not None:
+                stack.callback(announcer.close)
+        records = stack.enter_context(open_records(config))
+        publisher = build_publisher(config, announcer=announcer, records=records)
         return publisher.publish_from_head(
             head_kernel,
             head_bias,
@@ -122,26 +163,21 @@ def publish_from_head(
             run_id=run_id,
         )
 
+
+def connect_announcer(config: CoordinatorConfig) -> CloudMqttClient | None:
+    """Connect the broker client that announces models (None: unreachable).
+
+    An unreachable broker does not stop a publication: gateways find new
+    versions at their periodic check.
+    """
     from ..broker import BrokerError, CloudMqttClient
 
     client = CloudMqttClient.from_config(
         config, client_id=f"{config.broker.client_id}-models"
     )
-    connected = False
     try:
         client.connect()
-        connected = True
     except BrokerError as exc:
         _LOGGER.error("models: broker unavailable, publishing unannounced: %s", exc)
-    try:
-        publisher = build_publisher(config, announcer=client if connected else None)
-        return publisher.publish_from_head(
-            head_kernel,
-            head_bias,
-            base_model=base_model,
-            approve=approve,
-            run_id=run_id,
-        )
-    finally:
-        if connected:
-            client.close()
+        return None
+    return client

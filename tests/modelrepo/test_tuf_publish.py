@@ -10,14 +10,21 @@ import numpy as np
 import pytest
 from modelrepo_env import MODEL, RepoWorld, make_world, model_files
 
+from cloud_coordinator.catalog import SqliteCatalog
 from cloud_coordinator.cli import main as coordinator_main
 from cloud_coordinator.modelrepo import (
     PublishRefused,
     RolloutError,
+    RolloutSettings,
     TufRepository,
     ValidationSet,
 )
-from edge_agent.modelmgr import UpdateResult, release_targets, rollout_target_path
+from edge_agent.modelmgr import (
+    Stage,
+    UpdateResult,
+    release_targets,
+    rollout_target_path,
+)
 from models.head import load_head
 from models.metadata import ModelMetadata
 from models.registry import shipped_model, shipped_path
@@ -153,3 +160,24 @@ def test_tuf_cli_init_publish_status_refresh(tmp_path: Path) -> None:
     assert run("promote") == 0
     assert run("promote") == 7  # complete already
     assert run("status") == 0
+
+
+def test_tuf_publication_recorded_in_catalog(world: RepoWorld, tmp_path: Path) -> None:
+    catalog = SqliteCatalog(tmp_path / "catalog.db")
+    catalog.migrate()
+    try:
+        world.publisher.records = catalog
+        world.publisher.rollout = RolloutSettings(canary_gateways=("gw-a",))
+        version = _next(SHIPPED)
+        world.publish_version(version)
+        world.publisher.set_stage(Stage.COMPLETE, "canaries healthy")
+
+        (release,) = catalog.list_model_releases(MODEL)
+        assert release.version == version and release.source == "file"
+        assert release.gate_passed and release.targets_version == 2
+        rollout = catalog.get_model_rollout(MODEL)
+        assert rollout is not None
+        assert (rollout.sequence, rollout.stage) == (2, "complete")
+        assert rollout.canary_gateways == ("gw-a",)
+    finally:
+        catalog.close()
