@@ -20,6 +20,7 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     POST /api/v1/logs/{log_id}/crash-release    delete a log's crash data (audited)
     POST /api/v1/jobs                           calculate analytics (background)
     GET /api/v1/jobs/{job_id}                   a job's state and result
+    GET /api/v1/audit                           deletions and decisions (audit)
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -42,6 +43,7 @@ from .routes import (
     riders_router,
     system_router,
 )
+from .routes.audit import router as audit_router
 from .routes.crashes import router as crashes_router
 from .routes.jobs import router as jobs_router
 from .routes.privacy import router as privacy_router
@@ -92,6 +94,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         privacy_router,
         crashes_router,
         jobs_router,
+        audit_router,
     ):
         app.include_router(router)
     return app

@@ -153,3 +153,43 @@ def test_erasure_removes_the_rider_and_nothing_else(world: World) -> None:
     manifest = json.loads(archive.extractfile("manifest.json").read())  # type: ignore[union-attr]
     assert manifest["objects"] == [] and manifest["rider"] is None
     assert len(manifest["audit"]) == len(audit)
+
+
+def test_audit_route_scopes(world: World) -> None:
+    env = world.env
+    response = env.client.delete(
+        "/api/v1/riders/r1/data", headers=env.headers("admin-1", "admin")
+    )
+    assert response.status_code == 200
+    own = env.get("/api/v1/audit", "r1", "rider", params={"limit": 4})
+    assert own.status_code == 200
+    page = own.json()
+    assert len(page["items"]) == 4 and page["next_cursor"]
+    assert {item["rider_id"] for item in page["items"]} == {"r1"}
+    assert page["items"][0]["actor"] == "admin:admin-1"
+    rest = env.get(
+        "/api/v1/audit",
+        "r1",
+        "rider",
+        params={"limit": 4, "cursor": page["next_cursor"]},
+    ).json()
+    assert len(page["items"]) + len(rest["items"]) == 7  # 6 objects + the rider
+    assert (
+        env.get("/api/v1/audit", "r2", "rider", params={"rider_id": "r1"}).status_code
+        == 404
+    )
+    assert env.get("/api/v1/audit", "r2", "rider").json()["items"] == []
+    assert env.get("/api/v1/audit", "t1", "technician").status_code == 422
+    assert (
+        env.get(
+            "/api/v1/audit", "t1", "technician", params={"rider_id": "p1"}
+        ).status_code
+        == 200
+    )
+    assert (
+        env.get(
+            "/api/v1/audit", "t1", "technician", params={"rider_id": "r1"}
+        ).status_code
+        == 404
+    )
+    assert len(env.get("/api/v1/audit", "rnd-1", "rnd").json()["items"]) == 7
