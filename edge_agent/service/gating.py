@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge_agent.config import GatewayConfig, GatingConfig
+from edge_agent.upload.factory import azure_blob_endpoint
 
 __all__ = [
     "REASON_NOT_IDLE",
@@ -147,12 +148,18 @@ def uplink_target(config: GatewayConfig) -> tuple[str, int] | None:
     """Return the host and port the uplink probe connects to (None: local store).
 
     Raises:
-        ValueError: the store endpoint URL names no host.
+        ValueError: the store endpoint URL names no host (StoreSettingsError
+            for an Azure store).
     """
     probe = config.gating.uplink_probe
     if probe:
         host, _, port = probe.rpartition(":")
         return host.strip("[]"), int(port)
+    if config.store.kind == "azure":
+        store = config.store
+        return azure_blob_endpoint(
+            store.connection_string, store.account_name, store.endpoint_url or ""
+        )
     if config.store.kind != "s3":
         return None
     if config.store.endpoint_url is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import s3
 from .envelope import EnvelopeStore
@@ -36,6 +37,7 @@ __all__ = [
     "STORE_KINDS",
     "StoreSettings",
     "StoreSettingsError",
+    "azure_blob_endpoint",
     "build_object_store",
     "etags_are_body_md5",
     "parse_key_file_list",
@@ -86,6 +88,36 @@ def parse_key_file_list(value: str, base: Path | None = None) -> tuple[Path, ...
             path = Path(text).expanduser()
             paths.append(path if path.is_absolute() or base is None else base / path)
     return tuple(paths)
+
+
+def azure_blob_endpoint(
+    connection_string: str, account_name: str, endpoint_url: str
+) -> tuple[str, int]:
+    """Return the host and port of an Azure account's blob endpoint.
+
+    From ``endpoint_url`` if set, else the connection string's
+    ``BlobEndpoint`` or ``AccountName`` and ``EndpointSuffix``, else
+    ``account_name`` on Azure's public cloud (for the gateway's uplink probe).
+
+    Raises:
+        StoreSettingsError: no endpoint or account can be found.
+    """
+    fields = dict(
+        part.split("=", 1) for part in connection_string.split(";") if "=" in part
+    )
+    url = endpoint_url or fields.get("BlobEndpoint", "")
+    if not url:
+        account = fields.get("AccountName") or account_name
+        if not account:
+            raise StoreSettingsError(
+                "[store] kind = 'azure': no endpoint_url, BlobEndpoint or account"
+            )
+        suffix = fields.get("EndpointSuffix", "core.windows.net")
+        url = f"{fields.get('DefaultEndpointsProtocol', 'https')}://{account}.blob.{suffix}"
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise StoreSettingsError(f"[store] azure endpoint {url!r}: no host")
+    return parts.hostname, parts.port or (80 if parts.scheme == "http" else 443)
 
 
 def _backend(settings: StoreSettings) -> ObjectStore:

@@ -24,6 +24,7 @@ from cloud_coordinator.catalog import SqliteCatalog
 from cloud_coordinator.config import ConfigError, load_config
 from cloud_coordinator.wiring import build_presigner, build_store
 from edge_agent.config import config_from_mapping
+from edge_agent.service.gating import uplink_target
 from edge_agent.service.runtime import build_store as build_gateway_store
 from edge_agent.upload import (
     BodyChecksum,
@@ -210,6 +211,8 @@ def test_gateway_wiring_encrypts_uploads(tmp_path: Path) -> None:
         }
     )
     assert isinstance(build_gateway_store(azure), AzureBlobStore)
+    # The upload gate probes the blob endpoint, not "no uplink needed".
+    assert uplink_target(azure) == ("127.0.0.1", 9)
 
 
 def test_store_rewrap_command_moves_keys_after_rotation(
