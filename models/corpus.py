@@ -259,26 +259,41 @@ def measure(
     rng: np.random.Generator,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Return body-frame streams as the mounted sensor reads them (clipped)."""
-    r = measurement.matrix()
-    accel = np.asarray(accel_g, dtype=np.float64) @ r.T
+    r = measurement.matrix().astype(np.float32)
+    accel = _rotate(np.asarray(accel_g, dtype=np.float32), r)
     if measurement.extra_noise_g > 0:
-        accel += rng.normal(0.0, measurement.extra_noise_g, accel.shape)
-    gyro = np.asarray(gyro_dps, dtype=np.float64) @ r.T
-    accel = np.clip(accel, -measurement.accel_range_g, measurement.accel_range_g)
-    gyro = np.clip(gyro, -measurement.gyro_range_dps, measurement.gyro_range_dps)
-    return accel.astype(np.float32), gyro.astype(np.float32)
+        noise = rng.standard_normal(accel.shape, dtype=np.float32)
+        accel += np.float32(measurement.extra_noise_g) * noise
+    gyro = _rotate(np.asarray(gyro_dps, dtype=np.float32), r)
+    np.clip(accel, -measurement.accel_range_g, measurement.accel_range_g, out=accel)
+    np.clip(gyro, -measurement.gyro_range_dps, measurement.gyro_range_dps, out=gyro)
+    return accel, gyro
+
+
+def _rotate(
+    values: npt.NDArray[np.float32], r: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Return ``values @ r.T`` column by column (much faster than matmul here)."""
+    out = np.empty_like(values)
+    for i in range(3):
+        out[:, i] = r[i, 0] * values[:, 0] + r[i, 1] * values[:, 1]
+        out[:, i] += r[i, 2] * values[:, 2]
+    return out
 
 
 def cell_peak_g(
     t_s: npt.NDArray[np.float64], accel_g: npt.NDArray[np.floating], cells: int
 ) -> npt.NDArray[np.float32]:
     """Return the largest |acc| in each 10 ms cell of the model grid."""
-    magnitude = np.linalg.norm(np.asarray(accel_g, dtype=np.float32), axis=1)
+    a = np.asarray(accel_g, dtype=np.float32)
+    magnitude = np.sqrt(a[:, 0] ** 2 + a[:, 1] ** 2 + a[:, 2] ** 2)
     cell = np.minimum(
         ((t_s - t_s[0]) * contract.MODEL_RATE_HZ).astype(np.int64), cells - 1
     )
+    # Cells are in time order: reduce each run of equal cell numbers.
+    firsts = np.flatnonzero(np.diff(cell, prepend=-1))
     peak = np.zeros(cells, dtype=np.float32)
-    np.maximum.at(peak, cell, magnitude)
+    peak[cell[firsts]] = np.maximum.reduceat(magnitude, firsts)
     return peak
 
 

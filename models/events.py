@@ -163,9 +163,8 @@ def score_recording(rec: ScoredRecording, rule: DecisionRule) -> Outcome:
             event.start_s <= rec.impact_s + MATCH_AFTER_S
             and event.end_s >= rec.impact_s - MATCH_BEFORE_S
         )
-        if rec.impact_s is not None and event.start_s > rec.impact_s:
-            if not hit:
-                continue  # after the crash: not a new alarm
+        if not hit and rec.impact_s is not None and event.start_s > rec.impact_s:
+            continue  # after the crash: not a new alarm
         if hit and rec.impact_s is not None:
             if not detected:
                 error = abs(event.t_s - rec.impact_s)

@@ -285,8 +285,8 @@ def offbike_stream(
         acc[start:stop], gyr[start:stop] = _scene(kind, local, rng)
         drawn.append(Scene(kind, start / rate_hz, stop / rate_hz))
         start = stop
-    acc += rng.normal(0, _ACCEL_BIAS_G, 3) + rng.normal(0, _ACCEL_NOISE_G, (n, 3))
-    gyr += rng.normal(0, _GYRO_BIAS_DPS, 3) + rng.normal(0, _GYRO_NOISE_DPS, (n, 3))
-    return OffBikeStream(
-        rate_hz, t_all, acc.astype(np.float32), gyr.astype(np.float32), drawn
-    )
+    accel = acc.astype(np.float32) + rng.normal(0, _ACCEL_BIAS_G, 3).astype(np.float32)
+    accel += np.float32(_ACCEL_NOISE_G) * rng.standard_normal((n, 3), np.float32)
+    gyro = gyr.astype(np.float32) + rng.normal(0, _GYRO_BIAS_DPS, 3).astype(np.float32)
+    gyro += np.float32(_GYRO_NOISE_DPS) * rng.standard_normal((n, 3), np.float32)
+    return OffBikeStream(rate_hz, t_all, accel, gyro, drawn)
