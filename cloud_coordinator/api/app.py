@@ -21,6 +21,7 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     POST /api/v1/jobs                           calculate analytics (background)
     GET /api/v1/jobs/{job_id}                   a job's state and result
     GET /api/v1/audit                           deletions and decisions (audit)
+    GET /api/v1/models/{model_name}             published versions, roll-out (R&D)
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -46,6 +47,7 @@ from .routes import (
 from .routes.audit import router as audit_router
 from .routes.crashes import router as crashes_router
 from .routes.jobs import router as jobs_router
+from .routes.models import router as models_router
 from .routes.privacy import router as privacy_router
 from .services import ApiServices
 
@@ -95,6 +97,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         crashes_router,
         jobs_router,
         audit_router,
+        models_router,
     ):
         app.include_router(router)
     return app
