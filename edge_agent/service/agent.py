@@ -304,9 +304,7 @@ class EdgeAgent:
     def status_info(self, activity: str = "idle") -> dict[str, Any]:
         """Return the agent's part of the MQTT status (``gateway-status/1``)."""
         report = self.last_report
-        # The model manager may have swapped the detector since start-up.
-        detector = self.runtime.detector
-        self.model = None if detector is None else detector.model_block
+        self._refresh_model()
         info = status_info(
             self.runtime.buffer,
             activity=activity,
@@ -317,9 +315,15 @@ class EdgeAgent:
             info["model_update"] = self.runtime.models.status_info()["model_update"]
         return info
 
+    def _refresh_model(self) -> None:
+        """Take the model block of the detector in use (updates swap it)."""
+        detector = self.runtime.detector
+        self.model = None if detector is None else detector.model_block
+
     def state_document(self, activity: str = "idle") -> dict[str, Any]:
         """Return what ``edge-agent status`` shows about this agent."""
         report = self.last_report
+        self._refresh_model()
         conditions = None if report is None else report.conditions
         return {
             "gateway_id": self.runtime.config.gateway_id,
