@@ -129,7 +129,13 @@ class DeviceDataWorker:
         self._store = store
         self._catalog = catalog
         self._clock = clock
-        self._writer = WindowWriter(store, catalog, buckets, settings.worker_id)
+        self._writer = WindowWriter(
+            store,
+            catalog,
+            buckets,
+            settings.worker_id,
+            quarantine_bucket=settings.quarantine_bucket,
+        )
         self._quarantine = Quarantine(store, settings.quarantine_bucket)
         self._client_factory = client_factory
         self._inbox: queue.Queue[tuple[InboundMessage, dt.datetime]] = queue.Queue()

@@ -97,8 +97,16 @@ class WindowWriter:
         worker_id: str,
         *,
         checksum_mode: ChecksumMode = ChecksumMode.MD5,
+        quarantine_bucket: str | None = None,
     ) -> None:
-        """Write to ``buckets.raw`` of ``store`` and index in ``catalog``."""
+        """Write to ``buckets.raw`` of ``store`` and index in ``catalog``.
+
+        A window object that cannot be read back (overwritten by something
+        else) is copied to ``quarantine_bucket`` under ``windows/`` and the
+        window starts afresh, so one damaged object cannot stall the worker;
+        without a quarantine bucket the flush fails instead.
+        """
+        self._quarantine_bucket = quarantine_bucket
         self._store = store
         self._catalog = catalog
         self._buckets = buckets
@@ -119,7 +127,28 @@ class WindowWriter:
             return {t_us: dict(row) for t_us, row in cached.items()}
         if self._store.head_object(bucket, key) is None:
             return {}
-        return decode_window(self._store.get_object(bucket, key), f"{bucket}/{key}")
+        data = self._store.get_object(bucket, key)
+        try:
+            return decode_window(data, f"{bucket}/{key}")
+        except ValueError as exc:
+            if self._quarantine_bucket is None:
+                raise
+            aside = f"windows/{bucket}/{key}"
+            self._store.put_object(
+                self._quarantine_bucket,
+                aside,
+                data,
+                metadata={"reason": "unreadable_window"},
+                checksum=BodyChecksum.of(data, self._checksum_mode),
+            )
+            _LOGGER.error(
+                "%s: stored window unreadable (%s); copied to %s/%s and started afresh",
+                f"{bucket}/{key}",
+                exc,
+                self._quarantine_bucket,
+                aside,
+            )
+            return {}
 
     def commit(
         self, window: WindowKey, device: Device, samples: Sequence[DeviceSample]

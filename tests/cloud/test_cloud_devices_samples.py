@@ -21,7 +21,7 @@ from cloud_coordinator.devices import (
     parse_sample,
 )
 from cloud_coordinator.devices.csvfile import decode_window, encode_window
-from edge_agent.upload import BucketNames, LocalDirStore
+from edge_agent.upload import BodyChecksum, BucketNames, ChecksumMode, LocalDirStore
 
 NOW = dt.datetime(2026, 12, 4, 18, 0, tzinfo=dt.UTC)
 TOPIC = "devices/d-1/data"
@@ -176,4 +176,36 @@ def test_devices_writer_merges_drops_repeats_and_reports_conflicts(
     assert stored is not None
     assert (stored.object_type, stored.sample_count) == (OBJECT_TYPE, 3)
     assert stored.rider_id == "r-1" and stored.suit_id == "SUIT-1"
+    catalog.close()
+
+
+def test_devices_writer_sets_an_unreadable_window_aside(tmp_path: Path) -> None:
+    store = LocalDirStore(tmp_path / "store")
+    buckets = BucketNames()
+    for bucket in (buckets.raw, "quarantine"):
+        store.ensure_bucket(bucket)
+    catalog = SqliteCatalog(tmp_path / "catalog.db")
+    catalog.migrate()
+    device = catalog.upsert_device(Device("d-1", "r-1"))
+    window = WindowKey("d-1", _sample(0, 0).t_us // 60_000_000 * 60_000_000)
+    writer = WindowWriter(store, catalog, buckets, "w1", quarantine_bucket="quarantine")
+    key = writer.commit(window, device, [_sample(1, 1.0)]).key.split("/", 1)[1]
+    damaged = b"not a window"
+    store.put_object(
+        buckets.raw,
+        key,
+        damaged,
+        metadata={},
+        checksum=BodyChecksum.of(damaged, ChecksumMode.MD5),
+    )
+
+    restarted = WindowWriter(
+        store, catalog, buckets, "w1", quarantine_bucket="quarantine"
+    )
+    result = restarted.commit(window, device, [_sample(2, 2.0)])
+
+    assert result.added == 1
+    assert store.get_object("quarantine", f"windows/raw/{key}") == damaged
+    rows = decode_window(store.get_object(buckets.raw, key), key)
+    assert [row["acc_x_mps2"] for row in rows.values()] == ["2.0"]
     catalog.close()
