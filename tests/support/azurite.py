@@ -87,13 +87,13 @@ class AzuriteBlob:
             f"BlobEndpoint={self.blob_endpoint};"
         )
 
-    def client(self) -> BlobServiceClient:
+    def client(self, *, retry_total: int = 1) -> BlobServiceClient:
         """Return a BlobServiceClient for this endpoint (few retries)."""
         return BlobServiceClient.from_connection_string(
             self.connection_string,
             connection_timeout=5,
             read_timeout=30,
-            retry_total=1,
+            retry_total=retry_total,
         )
 
 
@@ -132,7 +132,9 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 
 def _probe(server: AzuriteBlob) -> bool:
-    container = server.client().get_container_client("probe")
+    # No SDK retries: its exponential backoff starts at 15 s, and this loop
+    # probes again after PROBE_INTERVAL_S anyway.
+    container = server.client(retry_total=0).get_container_client("probe")
     try:
         with contextlib.suppress(ResourceExistsError):
             container.create_container()
