@@ -346,7 +346,8 @@ class ModelPublisher:
         """Gate and publish a ready model file whose metadata names its version.
 
         Raises:
-            PublishRefused: the version is not above everything published.
+            PublishRefused: another model family, a malformed version, or a
+                version not above everything published or shipped.
             ModelBuildError: the files do not verify against each other.
             RepoStateError, RepoKeyError, StorageError: see above.
         """
@@ -355,11 +356,22 @@ class ModelPublisher:
         except ModelError as exc:
             raise ModelBuildError(f"{model_path}: {exc}") from exc
         version = info.version
-        published = self.published_versions()
-        if published and parse_version(version) <= parse_version(published[-1]):
+        if info.name != self.model_name:
             raise PublishRefused(
-                f"{self.model_name} {version}: not above the newest published "
-                f"version {published[-1]}; gateways refuse to go back"
+                f"{model_path}: a {info.name!r} model, this repository publishes "
+                f"{self.model_name!r}"
+            )
+        try:
+            parsed = parse_version(version, f"{metadata_path}: version")
+        except RolloutDocError as exc:
+            raise PublishRefused(str(exc)) from exc
+        newest = max(
+            [*self.published_versions(), self._shipped().version], key=parse_version
+        )
+        if parsed <= parse_version(newest):
+            raise PublishRefused(
+                f"{self.model_name} {version}: not above the newest published or "
+                f"shipped version {newest}; gateways refuse to go back"
             )
 
         plan = self.current_plan()

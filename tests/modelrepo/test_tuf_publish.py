@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -26,7 +27,7 @@ from edge_agent.modelmgr import (
     rollout_target_path,
 )
 from models.head import load_head
-from models.metadata import ModelMetadata
+from models.metadata import ModelMetadata, load_metadata, save_metadata
 from models.registry import shipped_model, shipped_path
 
 SHIPPED = shipped_model().version
@@ -88,7 +89,9 @@ def test_tuf_publish_refuses_version_not_above_published(world: RepoWorld) -> No
     world.publish_version(_next(SHIPPED, 2))
     model_path, metadata_path = model_files(world.root / "old", _next(SHIPPED, 1))
 
-    with pytest.raises(PublishRefused, match="not above the newest published"):
+    with pytest.raises(
+        PublishRefused, match="not above the newest published or shipped"
+    ):
         world.publisher.publish_model(model_path, metadata_path)
 
 
@@ -181,3 +184,18 @@ def test_tuf_publication_recorded_in_catalog(world: RepoWorld, tmp_path: Path) -
         assert rollout.canary_gateways == ("gw-a",)
     finally:
         catalog.close()
+
+
+def test_tuf_publish_refuses_shipped_version_and_other_models(
+    world: RepoWorld,
+) -> None:
+    model_path, metadata_path = model_files(world.root / "same", SHIPPED)
+    with pytest.raises(PublishRefused, match="not above"):
+        world.publisher.publish_model(model_path, metadata_path)
+
+    other = dataclasses.replace(
+        load_metadata(metadata_path), name="other-model", version=_next(SHIPPED)
+    )
+    save_metadata(other, metadata_path)
+    with pytest.raises(PublishRefused, match="'other-model' model"):
+        world.publisher.publish_model(model_path, metadata_path)
