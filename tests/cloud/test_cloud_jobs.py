@@ -170,7 +170,11 @@ def test_csv_export_needs_its_units_and_raw_source_gets_analytics(
 
     # The processed raw CSV declares its units: a job on it needs none.
     env.store.delete_object("analytics", analytics_key)
-    from_raw = _run(env, "r1", {"object_id": raw_id})
+    exists = env.client.post(
+        "/api/v1/jobs", json={"object_id": raw_id}, headers=env.headers("r1", "rider")
+    )
+    assert exists.status_code == 409  # the catalog still lists its analytics
+    from_raw = _run(env, "r1", {"object_id": raw_id, "recompute": True})
     assert from_raw["state"] == JobState.SUCCEEDED, from_raw["error"]
     assert set(from_raw["result"]["objects"]) == {"analytics"}  # type: ignore[index]
     assert from_raw["log_id"] == done["log_id"]

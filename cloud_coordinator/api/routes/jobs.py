@@ -21,7 +21,13 @@ from pydantic import BaseModel, Field
 from edge_agent.ingest import FIELDS, UnitOptions
 
 from ...auth import Principal, Role
-from ...catalog import JobRecord, JobState, ObjectKind, check_identifier
+from ...catalog import (
+    JobRecord,
+    JobState,
+    ObjectFilter,
+    ObjectKind,
+    check_identifier,
+)
 from ...jobs import AnalyticsSource, JobRequest
 from ..security import NOT_FOUND, CurrentPrincipal, Services, scope_of, visible_rider
 from .privacy import actor_of
@@ -45,6 +51,10 @@ class JobIn(BaseModel):
     mag_unit: str | None = Field(default=None, max_length=20)
     speed_unit: str | None = Field(default=None, max_length=20)
     time_reference: Literal["relative", "unix"] = "relative"
+    recompute: bool = Field(
+        default=False,
+        description="for object_id: replace analytics the log already has",
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
         max_length=len(FIELDS),
@@ -110,6 +120,16 @@ def _source(services: Services, principal: Principal, body: JobIn) -> AnalyticsS
                 detail=f"object {item.object_id} is {item.kind.value} data; "
                 "analytics are calculated from raw or archive files",
             )
+        existing = services.catalog.get_log_analytics(
+            item.log_id,
+            within=ObjectFilter(rider_id=item.rider_id, suit_id=item.suit_id),
+        )
+        if existing is not None and not body.recompute:
+            raise HTTPException(
+                status_code=409,
+                detail=f"log {item.log_id} already has analytics (object "
+                f"{existing.object_id}); set recompute to replace them",
+            )
         return AnalyticsSource(
             item.bucket, item.key, item.rider_id, item.suit_id, item.log_id, False
         )
@@ -134,7 +154,10 @@ def _source(services: Services, principal: Principal, body: JobIn) -> AnalyticsS
     "/jobs",
     status_code=202,
     response_model=JobOut,
-    responses={503: {"description": "background jobs are not enabled here"}},
+    responses={
+        409: {"description": "the log has analytics already (see recompute)"},
+        503: {"description": "background jobs are not enabled here"},
+    },
 )
 def create_job(
     services: Services, principal: CurrentPrincipal, body: JobIn, response: Response
