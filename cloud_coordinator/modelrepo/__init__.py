@@ -4,7 +4,8 @@
 the validation rides (:mod:`.validation`), signs it into the repository
 (:mod:`.tufrepo`, keys from :mod:`.keys`) and announces it; :mod:`.canary`
 promotes a staged roll-out once the canary gateways report healthy;
-:mod:`.errors` draws the exception tree.
+:mod:`.errors` draws the exception tree. :func:`publish_from_head`
+(:mod:`.wiring`) does all of it from the coordinator configuration.
 """
 
 from .errors import (
@@ -34,6 +35,13 @@ from .validation import (
     pick_reference_crashes,
     score_model,
 )
+from .wiring import (
+    build_publisher,
+    build_repository,
+    connect_announcer,
+    open_records,
+    publish_from_head,
+)
 
 __all__ = [
     "ANNOUNCE_SCHEMA",
@@ -56,10 +64,15 @@ __all__ = [
     "TufRepository",
     "ValidationSet",
     "announce_topic",
+    "build_publisher",
+    "build_repository",
+    "connect_announcer",
     "gate",
     "generate_role_keys",
     "load_or_synthesise",
+    "open_records",
     "pick_reference_crashes",
+    "publish_from_head",
     "score_model",
     "target_object_key",
 ]
