@@ -114,6 +114,7 @@ SQLite catalog and a local-directory store beside the file)::
     flush_interval_s = 5.0        # commit pending samples at least this often
     max_batch_messages = 900      # ... or at this many (below the broker's
                                   # max_inflight_messages, 1000)
+    idle_flush_s = 1.0            # ... or once nothing arrived this long
     session_expiry_s = 86400      # broker keeps unacked samples this long
     max_age_s = 604800.0          # older sample times are refused
     max_future_s = 300.0          # sample times further ahead are refused
@@ -324,6 +325,7 @@ class DevicesConfig:
     window_s: float = 300.0
     flush_interval_s: float = 5.0
     max_batch_messages: int = 900
+    idle_flush_s: float = 1.0
     session_expiry_s: int = 86400
     max_age_s: float = 7 * 86400.0
     max_future_s: float = 300.0
@@ -547,7 +549,13 @@ def _check_devices(devices: DevicesConfig, source: str) -> None:
                 f"{source}: [devices] {name} = {value!r}: expected 1-64 characters "
                 "without / + # $ or spaces"
             )
-    for name in ("window_s", "flush_interval_s", "max_age_s", "max_future_s"):
+    for name in (
+        "window_s",
+        "flush_interval_s",
+        "idle_flush_s",
+        "max_age_s",
+        "max_future_s",
+    ):
         if getattr(devices, name) <= 0:
             raise ConfigError(f"{source}: [devices] {name} must be > 0")
     if devices.max_batch_messages < 1 or devices.session_expiry_s < 1:

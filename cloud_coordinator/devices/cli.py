@@ -35,7 +35,7 @@ run       consume them through the shared subscription
           [devices] window_s into the raw bucket ([store], [buckets]) under
           the rider's prefix, catalogued in [catalog]. Messages are
           acknowledged only after the commit ([devices] flush_interval_s,
-          max_batch_messages); refused ones are kept in [devices]
+          max_batch_messages, idle_flush_s); refused ones are kept in [devices]
           quarantine_bucket with the reason. [devices] worker_id must be
           stable and unique per worker (it names the MQTT session and the
           objects). Exit codes as for every command, plus 6: broker
@@ -79,6 +79,7 @@ def worker_settings(
         window_s=devices.window_s,
         flush_interval_s=devices.flush_interval_s,
         max_batch_messages=devices.max_batch_messages,
+        idle_flush_s=devices.idle_flush_s,
         session_expiry_s=devices.session_expiry_s,
         quarantine_bucket=devices.quarantine_bucket,
         limits=SampleLimits(devices.max_age_s, devices.max_future_s),

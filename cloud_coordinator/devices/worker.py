@@ -4,8 +4,9 @@ The worker subscribes to ``$share/{group}/{devices}/+/data`` with a
 persistent session and manual acknowledgement. Each message is checked as
 it is taken from the queue (:func:`~.samples.parse_sample`); valid samples
 are grouped per device and time window, refused ones wait to be kept aside.
-A flush, when ``max_batch_messages`` are pending or the oldest has waited
-``flush_interval_s``, commits every window (:class:`~.writer.WindowWriter`),
+A flush, when ``max_batch_messages`` are pending, the oldest has waited
+``flush_interval_s`` or nothing arrived for ``idle_flush_s``, commits every
+window (:class:`~.writer.WindowWriter`),
 keeps the refused messages in the quarantine bucket, and only then
 acknowledges the messages, in the order they came. A worker killed before
 that gets the same messages again from its session when it restarts under
@@ -62,6 +63,11 @@ class DeviceWorkerSettings:
     window_s: float = 300.0
     flush_interval_s: float = 5.0
     max_batch_messages: int = 900
+    # A batch also flushes once nothing new arrived for this long: the
+    # broker stops sending when the session's in-flight limit is full of
+    # unacknowledged messages (20 with Mosquitto's default, 1000 in the
+    # shipped config), and waiting out flush_interval_s would only add delay.
+    idle_flush_s: float = 1.0
     session_expiry_s: int = 86400
     quarantine_bucket: str = "quarantine"
     limits: SampleLimits = field(default_factory=SampleLimits)
@@ -141,6 +147,7 @@ class DeviceDataWorker:
         self._inbox: queue.Queue[tuple[InboundMessage, dt.datetime]] = queue.Queue()
         self._pending: list[_Pending] = []
         self._oldest_s: float | None = None
+        self._newest_s = 0.0
         self._retry_after_s = 0.0
         self._window_us = max(1, round(settings.window_s * 1e6))
         self._buckets = buckets
@@ -207,8 +214,10 @@ class DeviceDataWorker:
             )
         except MalformedSample as exc:
             pending.error = exc
+        now_s = time.monotonic()
         if not self._pending:
-            self._oldest_s = time.monotonic()
+            self._oldest_s = now_s
+        self._newest_s = now_s
         self._pending.append(pending)
 
     def _due(self) -> bool:
@@ -217,7 +226,11 @@ class DeviceDataWorker:
         if len(self._pending) >= self.settings.max_batch_messages:
             return True
         assert self._oldest_s is not None
-        return time.monotonic() - self._oldest_s >= self.settings.flush_interval_s
+        now_s = time.monotonic()
+        return (
+            now_s - self._oldest_s >= self.settings.flush_interval_s
+            or now_s - self._newest_s >= self.settings.idle_flush_s
+        )
 
     def flush(self, client: CloudMqttClient) -> bool:
         """Commit what is pending, keep refused messages aside, then ack.

@@ -374,6 +374,7 @@ tls_server_name = "{BROKER_NAME}"
 worker_id = "{worker_id}"
 window_s = 60.0
 flush_interval_s = 3600.0
+idle_flush_s = 3600.0
 max_batch_messages = 400
 quarantine_bucket = "{world.quarantine_bucket}"
 """
@@ -417,7 +418,7 @@ def test_devices_worker_killed_mid_batch_loses_and_duplicates_nothing(
         assert world.catalogued_samples() == 800
 
         # The restarted worker gets the 200 from its session and flushes soon.
-        worker = _spawn(config, log, CLOUD_COORDINATOR_DEVICES_FLUSH_INTERVAL_S="0.5")
+        worker = _spawn(config, log, CLOUD_COORDINATOR_DEVICES_IDLE_FLUSH_S="0.5")
         wait_until(lambda: world.catalogued_samples() >= 1000, "after restart")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(WAIT_S) == 0, log.read_text()[-3000:]
