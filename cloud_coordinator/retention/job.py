@@ -220,8 +220,8 @@ class RetentionJob:
             return False
         if deleted is None:
             _LOGGER.info(
-                "rider %s: raw object %d no longer due (crash learnt or rider "
-                "now professional), kept",
+                "rider %s: raw object %d not deleted: gone already (another "
+                "run) or no longer due (crash learnt, rider now professional)",
                 item.rider_id,
                 item.object_id,
             )
