@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import ConfigError, GatewayConfig
+from edge_agent.custody.errors import KeyFileError
 from edge_agent.mqtt import MqttConfig
 from edge_agent.service.runtime import store_settings
 from edge_agent.upload import (
@@ -39,7 +40,7 @@ from edge_agent.upload import (
     ObjectStore,
     StorageError,
 )
-from edge_agent.upload.factory import build_object_store
+from edge_agent.upload.factory import StoreSettingsError, build_object_store
 
 from .cmd_pair import TomlScalar, update_config_file
 from .exit_codes import ExitCode
@@ -98,8 +99,9 @@ def check_object_store(
             content_type="text/plain",
         )
         info = store.head_object(bucket, key)
-    except (StorageError, OSError) as exc:
-        # OSError: a local store whose root cannot be created.
+    except (StorageError, OSError, StoreSettingsError, KeyFileError) as exc:
+        # OSError: a local store whose root cannot be created; the last two:
+        # incomplete [store] settings or an unusable encryption key file.
         return CheckResult("object store", False, f"{bucket}/{key}: {exc}")
     if info is None or info.size_bytes != len(data):
         found = "nothing" if info is None else f"{info.size_bytes} bytes"
