@@ -40,6 +40,15 @@ def world(
     return built
 
 
+def _members(data: bytes) -> dict[str, bytes]:
+    """Return the tar's members in order, by name."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return {
+            member.name: archive.extractfile(member).read()  # type: ignore[union-attr]
+            for member in archive.getmembers()
+        }
+
+
 def _stored(env: ApiEnv) -> dict[tuple[str, str], str]:
     found = {}
     for bucket in ("raw", "analytics", "crash", "archive"):
@@ -63,10 +72,10 @@ def test_export_holds_every_object_and_row_of_the_rider(world: World) -> None:
     response = env.get("/api/v1/riders/r1/export", "r1", "rider")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-tar"
-    archive = tarfile.open(fileobj=io.BytesIO(response.content))
-    names = archive.getnames()
+    members = _members(response.content)
+    names = list(members)
     assert names[0] == "manifest.json"
-    manifest = json.loads(archive.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    manifest = json.loads(members["manifest.json"])
     assert manifest["schema"] == "rider-export/1"
     assert manifest["rider"]["rider_id"] == "r1"
 
@@ -77,9 +86,9 @@ def test_export_holds_every_object_and_row_of_the_rider(world: World) -> None:
     }
     assert len(expected) == 6  # two rides (one with a crash copy) + archive
     exported = {}
-    for member in archive.getmembers()[1:]:
-        _, bucket, key = member.name.split("/", 2)
-        exported[(bucket, key)] = sha(archive.extractfile(member).read())  # type: ignore[union-attr]
+    for name in names[1:]:
+        _, bucket, key = name.split("/", 2)
+        exported[(bucket, key)] = sha(members[name])
     assert exported == expected
     catalogued = {
         (o.bucket, o.key) for log in world.logs["r1"] for o in log.objects.values()
@@ -148,9 +157,9 @@ def test_erasure_removes_the_rider_and_nothing_else(world: World) -> None:
 
     # The export after erasure is empty but for the audit.
     again = env.get("/api/v1/riders/r1/export", "r1", "rider")
-    archive = tarfile.open(fileobj=io.BytesIO(again.content))
-    assert archive.getnames() == ["manifest.json"]
-    manifest = json.loads(archive.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    members = _members(again.content)
+    assert list(members) == ["manifest.json"]
+    manifest = json.loads(members["manifest.json"])
     assert manifest["objects"] == [] and manifest["rider"] is None
     assert len(manifest["audit"]) == len(audit)
 
