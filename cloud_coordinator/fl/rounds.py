@@ -5,9 +5,10 @@ without limit until enough are connected; a gateway fleet needs more. Each
 round here
 
 1. asks every connected gateway whether it is eligible now (a ``query``
-   message, ``query-timeout-s``), waiting up to ``quorum-wait-s`` until at
-   least ``min-nodes`` are; short of that the round ends ``no_quorum``
-   and the run fails, the global head unchanged;
+   message) and collects the answers until ``min-nodes`` said yes and
+   everyone answered or ``query-timeout-s`` passed; without a quorum
+   within ``quorum-wait-s`` the round ends ``no_quorum`` and the run
+   fails, the global head unchanged;
 2. lets the strategy sample among the eligible gateways only (it is shown
    a view of the grid that lists just those) and sends the training
    messages with the round's deadline (``round-timeout-s``): a gateway that
@@ -52,9 +53,8 @@ __all__ = ["EligibleGrid", "RoundRecorder", "RunOutcome", "run_rounds"]
 
 _LOGGER = logging.getLogger(__name__)
 
-# Between eligibility questions while waiting for a quorum: long enough not
-# to keep gateways busy answering, short enough to start soon after one
-# becomes eligible.
+# Between looks for answers while waiting for a quorum (a SuperLink request;
+# gateways are asked again only after query-timeout-s).
 _QUORUM_POLL_S = 2.0
 
 
@@ -126,42 +126,12 @@ def _metric(record: MetricRecord | None, key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _query_eligible(
-    grid: Grid, settings: RunSettings, label: str
-) -> tuple[list[int], dict[int, str]]:
-    """Ask every connected node; return the eligible ids and every reason."""
-    node_ids = list(grid.get_node_ids())
-    if not node_ids:
-        return [], {}
-    messages = [
-        Message(
-            RecordDict({CONFIG_KEY: ConfigRecord({"question": "eligible"})}),
-            message_type=MessageType.QUERY,
-            dst_node_id=node_id,
-        )
-        for node_id in node_ids
-    ]
-    replies = grid.send_and_receive(messages, timeout=settings.query_timeout_s)
-    eligible: list[int] = []
-    reasons: dict[int, str] = {}
-    for reply in replies:
-        node = reply.metadata.src_node_id
-        if reply.has_error():
-            reasons[node] = f"error: {reply.error.reason}"
-            continue
-        metrics = reply.content.metric_records.get(METRICS_KEY)
-        config = reply.content.config_records.get(CONFIG_KEY, ConfigRecord())
-        reasons[node] = str(config.get("reason", ""))
-        if _metric(metrics, "eligible") == 1:
-            eligible.append(node)
-    for node in node_ids:
-        reasons.setdefault(node, "no answer before the query deadline")
-    _LOGGER.info(
-        "%s %d of %d connected gateways eligible", label, len(eligible), len(node_ids)
+def _query_message(node_id: int) -> Message:
+    return Message(
+        RecordDict({CONFIG_KEY: ConfigRecord({"question": "eligible"})}),
+        dst_node_id=node_id,
+        message_type=MessageType.QUERY,
     )
-    for node, reason in sorted(reasons.items()):
-        _LOGGER.debug("%s node %d: %s", label, node, reason)
-    return eligible, reasons
 
 
 def _wait_for_quorum(
@@ -171,22 +141,81 @@ def _wait_for_quorum(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
 ) -> list[int]:
-    """Return at least ``min-nodes`` eligible node ids, or raise QuorumError."""
-    deadline = clock() + settings.quorum_wait_s
-    attempt = 0
+    """Return at least ``min-nodes`` eligible node ids, or raise QuorumError.
+
+    Each connected gateway is asked once; replies are collected as they come
+    (a slow gateway's late answer still counts), gateways that connect later
+    are asked too, and one that said "not eligible" is asked again after
+    ``query-timeout-s``. The wait ends when every asked gateway answered and
+    the quorum is met, or when ``query-timeout-s`` has passed and it is met.
+    """
+    started = clock()
+    deadline = started + settings.quorum_wait_s
+    asked: dict[int, tuple[str, float]] = {}  # node -> (message id, asked at)
+    answers: dict[int, Message] = {}
+    queries = 0
     while True:
-        attempt += 1
-        eligible, reasons = _query_eligible(grid, settings, label)
-        if len(eligible) >= settings.min_nodes:
-            return eligible
+        now = clock()
+        # Ask the gateways not asked yet, and again those that declined long ago.
+        to_ask = []
+        for node in grid.get_node_ids():
+            if node not in asked or (
+                node in answers
+                and now - asked[node][1] >= settings.query_timeout_s
+                and _metric(_metrics_of(answers[node]), "eligible") != 1
+            ):
+                to_ask.append(node)
+        if to_ask:
+            ids = list(grid.push_messages([_query_message(n) for n in to_ask]))
+            queries += len(ids)
+            for node, message_id in zip(to_ask, ids, strict=True):
+                asked[node] = (message_id, now)
+                answers.pop(node, None)
+
+        # Collect what has come back.
+        waiting = {asked[n][0]: n for n in asked if n not in answers}
+        if waiting:
+            for reply in grid.pull_messages(list(waiting)):
+                answered = waiting.get(reply.metadata.reply_to_message_id)
+                if answered is not None:
+                    answers[answered] = reply
+        eligible = [
+            n for n, r in answers.items() if _metric(_metrics_of(r), "eligible") == 1
+        ]
+        quorum = len(eligible) >= settings.min_nodes
+        everyone = len(answers) == len(asked)
+        if quorum and (everyone or clock() - started >= settings.query_timeout_s):
+            _LOGGER.info(
+                "%s %d of %d asked gateways eligible",
+                label,
+                len(eligible),
+                len(asked),
+            )
+            return sorted(eligible)
         if clock() >= deadline:
+            reasons = {n: _reason(answers.get(n)) for n in asked}
             why = "; ".join(f"node {n}: {r}" for n, r in sorted(reasons.items()))
             raise QuorumError(
-                f"{len(eligible)} eligible gateways of {len(reasons)} connected "
-                f"after {attempt} queries in {settings.quorum_wait_s:g} s, need "
+                f"{len(eligible)} eligible gateways of {len(asked)} asked "
+                f"({queries} questions) in {settings.quorum_wait_s:g} s, need "
                 f"{settings.min_nodes}" + (f" ({why})" if why else "")
             )
         sleep(_QUORUM_POLL_S)
+
+
+def _metrics_of(reply: Message) -> MetricRecord | None:
+    if reply.has_error():
+        return None
+    return reply.content.metric_records.get(METRICS_KEY)
+
+
+def _reason(reply: Message | None) -> str:
+    if reply is None:
+        return "no answer yet"
+    if reply.has_error():
+        return f"error: {reply.error.reason}"
+    config = reply.content.config_records.get(CONFIG_KEY, ConfigRecord())
+    return str(config.get("reason", ""))
 
 
 def _training_config(settings: RunSettings) -> ConfigRecord:

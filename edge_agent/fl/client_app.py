@@ -33,8 +33,6 @@ from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, Record
 from flwr.clientapp import ClientApp
 
 from models.errors import ModelError
-from models.registry import load_model_info
-from models.runtime import CrashModelRunner
 
 from .applog import configure_app_logging
 from .eligibility import check_eligibility
@@ -86,6 +84,10 @@ def split_holdout(log_ids: list[str], fraction: float) -> npt.NDArray[np.bool_]:
 
 
 def _local_data(settings: NodeSettings, *, holdout: bool) -> _LocalData:
+    # Imported here: an eligibility query needs neither LiteRT nor the model.
+    from models.registry import load_model_info
+    from models.runtime import CrashModelRunner
+
     info = load_model_info(settings.model)
     with WindowStore(settings.window_store) as store:
         windows, labels, log_ids = store.labelled()
