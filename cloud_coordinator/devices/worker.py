@@ -15,10 +15,13 @@ or written twice. A failed flush acknowledges nothing and is retried.
 
 Known limit: after the link to the broker drops, messages received before
 it are still committed and acknowledged by their packet id; the broker
-resends them (same ids) and the resent copies are dropped as repeats, but
-their second acknowledgement could, in a narrow window, acknowledge a new
-message with a reused id before it is committed. A crash in that window
-would lose that message.
+resends them (same ids) and the resent copies are dropped as repeats, and
+a packet id is acknowledged once per flush. A resent copy that arrives only
+after its original was acknowledged is acknowledged again, which could, in
+a narrow window, acknowledge a new message that reused the id before it is
+committed; a crash in that window would lose that message. Telling
+connections apart (a connection number on each inbound message) would
+close it.
 """
 
 from __future__ import annotations
