@@ -10,9 +10,12 @@ Encryption at rest (``encryption``):
 
 * ``"none"``: the backend as it is;
 * ``"server"``: the store encrypts. S3 sends SSE-S3 (``AES256``) with every
-  put and multipart upload; Azure Blob Storage always encrypts at rest, so
-  nothing is sent (Azurite does not encrypt: use ``envelope`` there); the
-  local-directory store cannot, which is a configuration error;
+  put and multipart upload (SeaweedFS needs a key-encryption key,
+  ``WEED_S3_SSE_KEK``; without one it answers such requests with a 500,
+  which surfaces as ObjectStoreUnavailable); Azure Blob Storage always
+  encrypts at rest, so nothing is sent (Azurite does not encrypt: use
+  ``envelope`` there); the local-directory store cannot, which is a
+  configuration error;
 * ``"envelope"``: client-side envelope encryption
   (:class:`~edge_agent.upload.envelope.EnvelopeStore`) with the key-encryption
   keys of ``key_file`` (active) and ``old_key_files`` (unwrap only).
