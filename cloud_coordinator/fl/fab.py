@@ -1,12 +1,19 @@
 """Build the Flower App Bundle (FAB) of the federated crash-model app.
 
-``flwr build`` and ``flwr run`` walk the whole project folder; this
-repository's folder holds caches and virtual environments far beyond what
-a FAB may contain, so the coordinator hands Flower's own builder
-(``flwr.cli.build.build_fab_from_files``) exactly the app's files:
-``pyproject.toml`` and the Python sources of the four packages. Flower then
-applies the ``fab-include`` patterns of ``[tool.flwr.app]`` and its own
-rules (no tests, no caches) and validates the app configuration.
+The FAB carries ``pyproject.toml`` (``[tool.flwr.app]``: the components and
+the run-config defaults) and the README, nothing else: the ServerApp and
+ClientApp modules are imported from the suitlink package installed on the
+coordinator and on each gateway. A SuperNode therefore runs only code its
+operator installed, never code shipped with a run; the price is that both
+sides must run compatible suitlink versions (the message contract is
+:mod:`edge_agent.fl.records`). A FAB holding package folders would also
+shadow the installed packages (Flower puts the FAB folder first on
+``sys.path``) and hide their data files, such as the shipped model.
+
+``flwr build`` and ``flwr run`` walk the whole project folder, which here
+holds caches far beyond what a FAB may contain, so the coordinator hands
+Flower's own builder (``flwr.cli.build.build_fab_from_files``) the files
+itself; Flower applies ``fab-include`` and validates the configuration.
 
 Errors: :class:`~cloud_coordinator.fl.errors.RunConfigError` when the
 project folder is not the app (no ``pyproject.toml`` with
@@ -23,9 +30,10 @@ from typing import Any
 
 from .errors import RunConfigError
 
-__all__ = ["APP_PACKAGES", "AppBundle", "build_app_bundle", "project_root"]
+__all__ = ["APP_FILES", "AppBundle", "build_app_bundle", "project_root"]
 
-APP_PACKAGES = ("edge_agent", "cloud_coordinator", "models", "firmware_bridge")
+# What goes into the bundle (relative to the project root).
+APP_FILES = ("pyproject.toml", "README.md")
 
 
 @dataclass(frozen=True)
@@ -44,13 +52,7 @@ def project_root() -> Path:
 
 
 def _app_files(root: Path) -> dict[str, bytes | Path]:
-    files: dict[str, bytes | Path] = {"pyproject.toml": root / "pyproject.toml"}
-    for package in APP_PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            files[path.relative_to(root).as_posix()] = path
-    return files
+    return {name: root / name for name in APP_FILES if (root / name).is_file()}
 
 
 def build_app_bundle(root: Path | None = None) -> AppBundle:

@@ -85,10 +85,14 @@ def split_holdout(log_ids: list[str], fraction: float) -> npt.NDArray[np.bool_]:
 
 def _local_data(settings: NodeSettings, *, holdout: bool) -> _LocalData:
     # Imported here: an eligibility query needs neither LiteRT nor the model.
-    from models.registry import load_model_info
+    from models.registry import load_model_info, shipped_model
     from models.runtime import CrashModelRunner
 
-    info = load_model_info(settings.model)
+    # The model manager's ``active`` link is absent until a first update:
+    # the agent then runs the shipped model, and so does training.
+    info = (
+        load_model_info(settings.model) if settings.model.exists() else shipped_model()
+    )
     with WindowStore(settings.window_store) as store:
         windows, labels, log_ids = store.labelled()
     mask = split_holdout(log_ids, settings.holdout_fraction)

@@ -9,7 +9,9 @@ key                       default meaning
 ========================= ======= =============================================
 ``gateway-id``            (none)  the gateway's id, for log lines
 ``window-store``          (none)  path of the labelled-window store (SQLite)
-``model``                 (none)  the active ``.tflite`` (metadata beside it)
+``model``                 (none)  the model the agent runs: the model manager's
+                                  ``<models>/active/model.tflite`` (follows
+                                  updates); absent: the shipped model
 ``agent-workdir``         ``""``  the agent's workdir (``agent-state.json``);
                                   empty: no agent on this node, counts as idle
 ``power-supply-root``     sysfs   ``/sys/class/power_supply``

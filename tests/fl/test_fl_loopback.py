@@ -26,12 +26,20 @@ from fl_helpers import (
     wait_for,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modelrepo"))
+from modelrepo_env import make_world
+
 from cloud_coordinator.catalog import SqliteCatalog
 from cloud_coordinator.catalog.fl_records import RoundStatus, RunState
 from cloud_coordinator.fl.control import ControlClient
 from cloud_coordinator.fl.runs import RunRequest, start_run
+from cloud_coordinator.modelrepo import ValidationSet
+from edge_agent.modelmgr import UpdateResult
+from models import evaluation
+from models.dataset import split_seeds
 from models.evaluation import EventFigures
 from models.head import ModelHead, load_head
+from models.metadata import DecisionRule
 from models.registry import load_model_info, metadata_path_for
 from models.runtime import CrashModelRunner
 
@@ -213,6 +221,38 @@ def test_fl_fleet_run_adapts_shifted_gateway_survives_restart_and_power_loss(
     )
     assert after_c.recall >= before_c.recall
     assert after_a.recall >= before_a.recall
+
+    # Publication: the coordinator rebuilds the TFLite model from the head,
+    # gates it on validation rides and signs it into the TUF repository; each
+    # gateway's model manager verifies, shadow-tests and swaps to it.
+    _, validation_seeds = split_seeds(777, 1, 6)
+    repo = make_world(world.root / "repo", ValidationSet.synthesise(validation_seeds))
+    outcome = repo.publisher.publish_from_head(head.kernel, head.bias, run_id=key)
+    assert outcome.published, outcome.gate.reasons
+    _say(f"published {outcome.version} from run {key}")
+    managers = {g.name: repo.gateway(g.name) for g in (normal_a, normal_b, shifted)}
+    for name, manager in managers.items():
+        update = manager.check()
+        _say(f"{name}: {update.result} -> {manager.active_version}")
+        assert update.result is UpdateResult.INSTALLED, update.reason
+        assert manager.active_version == outcome.version
+    # The shifted gateway's crashes with the model it now runs (LiteRT).
+    active = CrashModelRunner.from_info(managers["gw-c"].active_info())
+    scores = [
+        evaluation.RideScores(
+            active.predict(shifted.heldout_windows(ride)).probability,
+            ride.starts_s,
+            ride.impact_s,
+            ride.riding_s,
+        )
+        for ride in shifted.heldout
+    ]
+    published = evaluation.event_figures(scores, DecisionRule(threshold, 1))
+    _say(_figures("gw-c (shifted) with the published model", published))
+    assert (published.recall, -published.false_alarms) > (
+        before_c.recall,
+        -before_c.false_alarms,
+    )
 
 
 def test_fl_garbage_gateway_degrades_fedavg_not_robust_aggregation(
