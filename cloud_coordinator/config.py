@@ -131,6 +131,19 @@ SQLite catalog and a local-directory store beside the file)::
     [archive]                     # `cloud-coordinator upload-archive`
     state_dir = "archive-state"   # multipart journal, quarantine, scratch
 
+    [fl]                          # federated runs (`cloud-coordinator fl`)
+    superlink = "127.0.0.1:9093"  # the SuperLink's HTTP API (host:port)
+    insecure = false              # true: no TLS (loopback tests only)
+    root_certificates = ""        # CA of the SuperLink's TLS certificate
+    app_dir = ""                  # folder of the app's pyproject.toml
+                                  # ("" = this source checkout)
+    out_dir = "fl-heads"          # aggregated heads (head-<run>.json)
+    initial_model = ""            # model JSON whose head starts a run
+                                  # ("" = the shipped model)
+    round_timeout_s = 600.0       # per-round deadline for gateway replies
+    quorum_wait_s = 300.0         # a round waits this long for its quorum
+    query_timeout_s = 30.0        # eligibility answers awaited this long
+
 Relative paths are taken from the configuration file's folder. Environment
 variables ``CLOUD_COORDINATOR_<SECTION>_<KEY>`` (upper case) override keys,
 e.g. ``CLOUD_COORDINATOR_STORE_SECRET_ACCESS_KEY``. An error names the
@@ -355,6 +368,21 @@ class ArchiveConfig:
     state_dir: str = "archive-state"
 
 
+@dataclass(frozen=True)
+class FlConfig:
+    """Federated learning: the SuperLink's Control API and run defaults."""
+
+    superlink: str = "127.0.0.1:9093"
+    insecure: bool = False
+    root_certificates: str = ""
+    app_dir: str = ""
+    out_dir: str = "fl-heads"
+    initial_model: str = ""
+    round_timeout_s: float = 600.0
+    quorum_wait_s: float = 300.0
+    query_timeout_s: float = 30.0
+
+
 _ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("store", "kind"): ("local", "s3", "azure"),
     ("store", "encryption"): ("none", "server", "envelope"),
@@ -382,6 +410,7 @@ class CoordinatorConfig:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     crashes: CrashesConfig = field(default_factory=CrashesConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    fl: FlConfig = field(default_factory=FlConfig)
 
     def path(self, value: str) -> Path | None:
         """Return a configured path anchored at ``base_dir`` (None if empty)."""
@@ -415,6 +444,7 @@ _SECTIONS: dict[str, type] = {
     "jobs": JobsConfig,
     "crashes": CrashesConfig,
     "archive": ArchiveConfig,
+    "fl": FlConfig,
 }
 
 
