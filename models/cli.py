@@ -6,7 +6,7 @@
                       [--offbike-sessions N] [--validation-...] [--epochs E]
                       [--threads T]
     crash-model export --run DIR --out PATH.tflite [--version V]
-                       [--precision float32|int8] [--evaluation FIGURES.json]
+                       [--precision float32|int8|int8-full] [--evaluation FIGURES.json]
     crash-model evaluate [--model PATH.tflite ...] [--seed S] [--full]
                          [--crash-rides N --normal-rides N --offbike-sessions N]
                          [--workers W] [--json OUT]

@@ -36,6 +36,7 @@ from .errors import ModelContractError, ModelFileError
 from .metadata import (
     PRECISION_FLOAT32,
     PRECISION_INT8,
+    PRECISION_INT8_FULL,
     PRECISIONS,
     SIGNATURE_KEY,
     DecisionRule,
@@ -91,16 +92,26 @@ def software_versions() -> dict[str, str]:
 
 
 def convert_to_tflite(
-    model: Any, representative_windows: npt.NDArray[np.float32] | None = None
+    model: Any,
+    precision: str = PRECISION_FLOAT32,
+    representative_windows: npt.NDArray[np.float32] | None = None,
 ) -> bytes:
     """Return the TFLite flatbuffer of a Keras crash model.
 
     Args:
         model: the Keras model (outputs named per the contract).
-        representative_windows: ``None`` for a float32 model; otherwise
-            (n, 200, 6) training windows that calibrate a full-integer model
-            (int8 weights, activations, input and outputs).
+        precision: ``"float32"``, ``"int8"`` (int8 weights) or ``"int8-full"``
+            (full integer, needs ``representative_windows``).
+        representative_windows: (n, 200, 6) training windows that calibrate
+            a full-integer model.
+
+    Raises:
+        ValueError: an unknown precision, or int8-full without windows.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, found {precision!r}")
+    if precision == PRECISION_INT8_FULL and representative_windows is None:
+        raise ValueError("an int8-full model needs representative windows")
     import keras
     import tensorflow as tf
 
@@ -123,7 +134,10 @@ def convert_to_tflite(
         archive.add_endpoint(SIGNATURE_KEY, serve, input_signature=[spec])
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        if representative_windows is None:
+        if precision == PRECISION_FLOAT32:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        elif precision == PRECISION_INT8:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         else:
             calibration = np.asarray(representative_windows, dtype=np.float32)
@@ -232,7 +246,7 @@ def export_run(
         run_dir: a ``crash-model train --out`` directory.
         out_path: the ``.tflite`` to write.
         version: the model version.
-        precision: ``"float32"`` or ``"int8"`` (full integer).
+        precision: ``"float32"``, ``"int8"`` (int8 weights) or ``"int8-full"``.
         evaluation: held-out figures to record in the metadata.
         with_sources: also write ``.keras`` and ``.calibration.npz``.
 
@@ -252,7 +266,8 @@ def export_run(
         model = keras.saving.load_model(run_dir / "model.keras")
         calibration_path = run_dir / "calibration.npz"
         calibration = None
-        if precision == PRECISION_INT8 or (with_sources and calibration_path.exists()):
+        full = precision == PRECISION_INT8_FULL
+        if full or (with_sources and calibration_path.exists()):
             with np.load(calibration_path) as data:
                 calibration = np.asarray(data[CALIBRATION_KEY], dtype=np.float32)
     except (OSError, ValueError, KeyError) as exc:
@@ -263,8 +278,8 @@ def export_run(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, found {precision!r}")
 
-    int8 = precision == PRECISION_INT8
-    flatbuffer = convert_to_tflite(model, calibration if int8 else None)
+    int8 = precision != PRECISION_FLOAT32
+    flatbuffer = convert_to_tflite(model, precision, calibration)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_suffix(".tflite.partial")
     partial.write_bytes(flatbuffer)

@@ -16,8 +16,9 @@ The interpreter is resized once to a fixed batch (default 64) and the last
 partial batch is padded with zeros, so tensors are allocated once per model.
 Windows are independent, so padding does not change any window's output.
 
-A model is float32 or full-integer int8 (``precision`` in its metadata); for
-an int8 model the runner quantises the float windows with the input tensor's
+A model's input and outputs are float32 (float and int8-weight models) or
+int8 (full-integer models, ``precision`` "int8-full" in its metadata); for
+an integer model the runner quantises the float windows with the input tensor's
 scale and zero point and dequantises both outputs, so callers always pass and
 get float32.
 
@@ -148,8 +149,8 @@ class CrashModelRunner:
             by_index[self._probability_index], source
         )
         self._embedding_q = _Quantisation.of(by_index[self._embedding_index], source)
-        #: "int8" when the model takes and gives int8 tensors, else "float32".
-        self.precision = "int8" if self._input_q.is_int8 else "float32"
+        #: True when the model takes and gives int8 tensors (full integer).
+        self.integer_io = self._input_q.is_int8
 
         try:
             self._interpreter.resize_tensor_input(

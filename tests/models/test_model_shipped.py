@@ -47,15 +47,17 @@ def test_shipped_model_matches_its_metadata(shipped_info: ModelInfo) -> None:
     assert 0.0 < meta.threshold < 1.0
     assert meta.decision.min_run_windows >= 1
     assert 1 <= meta.embedding_size <= contract.EMBEDDING_MAX_SIZE
-    for section in ("window", "event"):
-        assert section in meta.validation
+    assert meta.precision in ("float32", "int8")
+    assert "event" in meta.validation
+    assert meta.head is not None and meta.normalisation["inside_model"] is True
 
 
 def test_shipped_model_has_contract_tensors(shipped_info: ModelInfo) -> None:
     interpreter = Interpreter(model_path=str(shipped_info.path))
     (window,) = interpreter.get_input_details()
     assert list(window["shape_signature"]) == [-1, *WINDOW_SHAPE]
-    assert window["dtype"] == np.float32
+    expected = np.int8 if shipped_info.metadata.precision == "int8" else np.float32
+    assert window["dtype"] == expected
     signature = interpreter.get_signature_list()[shipped_info.metadata.signature_key]
     assert signature["inputs"] == [contract.INPUT_NAME]
     assert sorted(signature["outputs"]) == sorted(
@@ -64,21 +66,34 @@ def test_shipped_model_has_contract_tensors(shipped_info: ModelInfo) -> None:
 
 
 def test_batch_resize_to_64(shipped_info: ModelInfo) -> None:
-    interpreter = Interpreter(model_path=str(shipped_info.path))
-    runner = interpreter.get_signature_runner(shipped_info.metadata.signature_key)
     windows = _windows(64)
-    batched = runner(imu_window=windows)
-    assert batched[contract.OUTPUT_PROBABILITY].shape == (64, 1)
-    embedding_shape = (64, shipped_info.metadata.embedding_size)
-    assert batched[contract.OUTPUT_EMBEDDING].shape == embedding_shape
-    probability = batched[contract.OUTPUT_PROBABILITY][:, 0]
+    batched = CrashModelRunner(shipped_info.path, batch_windows=64).predict(windows)
+    assert batched.probability.shape == (64,)
+    assert batched.embedding.shape == (64, shipped_info.metadata.embedding_size)
+    probability = batched.probability
     assert np.all((probability >= 0.0) & (probability <= 1.0))
     # One window at a time gives the same answers as the batch of 64.
+    single = CrashModelRunner(shipped_info.path, batch_windows=1)
     for i in (0, 17, 63):
-        single = runner(imu_window=windows[i : i + 1])
-        np.testing.assert_allclose(
-            single[contract.OUTPUT_PROBABILITY][0, 0], probability[i], atol=1e-6
-        )
+        one = single.predict(windows[i : i + 1]).probability[0]
+        np.testing.assert_allclose(one, probability[i], atol=1e-6)
+
+
+def test_shipped_siblings_agree(shipped_info: ModelInfo) -> None:
+    """The other-precision file beside the default agrees with it."""
+    from models.rebuild import load_calibration
+    from models.registry import shipped_path
+
+    siblings = [shipped_path(s) for s in ("_int8.tflite", "_float32.tflite")]
+    present = [p for p in siblings if p.exists()]
+    assert len(present) == 1
+    sibling = load_model_info(present[0])
+    assert sibling.metadata.precision != shipped_info.metadata.precision
+    assert sibling.metadata.head == shipped_info.metadata.head
+    windows = load_calibration()
+    a = CrashModelRunner(shipped_info.path).predict(windows).probability
+    b = CrashModelRunner(sibling.path).predict(windows).probability
+    assert np.mean(np.abs(a - b) <= 0.02) >= 0.99
 
 
 def test_runner_pads_partial_batches(shipped_runner: CrashModelRunner) -> None:
