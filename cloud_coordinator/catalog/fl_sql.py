@@ -357,6 +357,18 @@ class FederatedSql:
             changed = int(getattr(cursor, "rowcount", 0) or 0)
         return changed > 0
 
+    def rider_gateways(self, rider_id: str) -> list[str]:
+        """Return the gateways that uploaded a rider's data, by id."""
+        check_identifier("rider_id", rider_id)
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT DISTINCT gateway_id FROM objects WHERE rider_id = "
+                f"{self._p('rider_id')} AND gateway_id IS NOT NULL ORDER BY gateway_id",
+                {"rider_id": rider_id},
+            )
+            rows = cursor.fetchall()
+        return [str(row[0]) for row in rows]
+
     def list_unpublished_consents(self, *, limit: int = 100) -> list[TrainingConsent]:
         """Return choices not yet published to the riders' gateways, oldest first."""
         limit = max(1, min(int(limit), 1000))

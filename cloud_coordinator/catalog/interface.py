@@ -414,6 +414,10 @@ class Catalog(Protocol):
         """Record that ``command_id`` reached the broker; False if superseded."""
         ...
 
+    def rider_gateways(self, rider_id: str) -> list[str]:
+        """Return the gateways that uploaded a rider's data, by id."""
+        ...
+
     def list_unpublished_consents(self, *, limit: int = 100) -> list[TrainingConsent]:
         """Return choices not yet published to the riders' gateways, oldest first."""
         ...

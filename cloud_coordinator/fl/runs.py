@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cloud_coordinator.catalog import Catalog
@@ -89,6 +90,7 @@ def start_run(
     *,
     requested_by: str,
     base_config: Mapping[str, Any],
+    app_dir: Path | None = None,
 ) -> FederatedRun:
     """Record and submit a run; see the module docstring.
 
@@ -99,6 +101,7 @@ def start_run(
         requested_by: who asked (token subject or operator).
         base_config: run-config keys from the coordinator's ``[fl]`` section
             (catalog URL, output folder, timeouts); the request wins.
+        app_dir: folder of the app's ``pyproject.toml`` (None: this checkout).
 
     Raises:
         RunConfigError: a setting is wrong (nothing recorded or submitted).
@@ -130,7 +133,7 @@ def start_run(
         )
     )
     try:
-        flower_run_id = control.start_run(build_app_bundle(), overrides)
+        flower_run_id = control.start_run(build_app_bundle(app_dir), overrides)
     except (ControlError, RunConfigError) as exc:
         catalog.update_fl_run(run_key, state=RunState.FAILED, detail=str(exc))
         raise
