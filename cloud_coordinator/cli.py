@@ -76,6 +76,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cloud_coordinator.privacy.cli",
     "cloud_coordinator.archive.cli",
     "cloud_coordinator.storage.cli",
+    "cloud_coordinator.fl.cli",
 )
 
 CommandRunner = Callable[[CoordinatorConfig, argparse.Namespace], int]
