@@ -44,6 +44,7 @@ from .auth import (
 )
 from .catalog import Catalog, RetentionPolicy, open_catalog
 from .config import ENV_PREFIX, ConfigError, CoordinatorConfig, load_config
+from .fl.service import FederatedService
 
 __all__ = [
     "CONFIG_ENV",
@@ -206,6 +207,7 @@ def build_services(config: CoordinatorConfig) -> ApiServices:
             public_url=api.public_url,
         ),
         lifecycle=build_lifecycle(config, catalog, store),
+        federated=FederatedService.from_config(config),
     )
 
 

@@ -22,6 +22,11 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     GET /api/v1/jobs/{job_id}                   a job's state and result
     GET /api/v1/audit                           deletions and decisions (audit)
     GET /api/v1/models/{model_name}             published versions, roll-out (R&D)
+    POST /api/v1/fl/runs                        start a federated run (R&D)
+    GET /api/v1/fl/runs                         recent federated runs (R&D)
+    GET /api/v1/fl/runs/{run_key}               a run and its per-round figures (R&D)
+    PUT /api/v1/riders/{rider_id}/training-consent  a rider's training choice
+    GET /api/v1/riders/{rider_id}/training-consent  the stored choice
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -46,6 +51,7 @@ from .routes import (
 )
 from .routes.audit import router as audit_router
 from .routes.crashes import router as crashes_router
+from .routes.federated import router as federated_router
 from .routes.jobs import router as jobs_router
 from .routes.models import router as models_router
 from .routes.privacy import router as privacy_router
@@ -98,6 +104,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         jobs_router,
         audit_router,
         models_router,
+        federated_router,
     ):
         app.include_router(router)
     return app

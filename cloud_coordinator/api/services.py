@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge_agent.upload import BucketNames, ObjectStore
 
@@ -18,6 +19,9 @@ from ..catalog import Catalog
 from ..catalog.sqlbase import utc_now
 from .downloads import LocalPresigner, Presigner
 from .lifecycle import LifecycleServices
+
+if TYPE_CHECKING:
+    from ..fl.service import FederatedService
 
 __all__ = ["ANALYTICS_MAX_BYTES", "ApiServices", "ApiSettings"]
 
@@ -52,6 +56,8 @@ class ApiServices:
     clock: Callable[[], dt.datetime] = utc_now
     # Crash verdict publisher and job runner (none: stored only, 503 for jobs).
     lifecycle: LifecycleServices = field(default_factory=LifecycleServices)
+    # Federated runs ([fl]); None: run routes answer 503, reports still work.
+    federated: FederatedService | None = None
 
     @property
     def local_links(self) -> LocalPresigner | None:
