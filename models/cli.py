@@ -98,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.validation_offbike_sessions,
     )
+    train.add_argument(
+        "--hard-offbike-sessions",
+        type=int,
+        default=defaults.hard_offbike_sessions,
+        help="extra off-bike sessions of sharp scenes only",
+    )
+    train.add_argument(
+        "--init-from", default=None, help="continue from this run DIR's model"
+    )
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument(
         "--threads", type=int, default=defaults.threads, help="TensorFlow threads"
@@ -155,6 +165,9 @@ def _train(args: argparse.Namespace) -> int:
         crash_rides=args.crash_rides,
         normal_rides=args.normal_rides,
         offbike_sessions=args.offbike_sessions,
+        hard_offbike_sessions=args.hard_offbike_sessions,
+        init_from=args.init_from,
+        learning_rate=args.learning_rate,
         validation_crash_rides=args.validation_crash_rides,
         validation_normal_rides=args.validation_normal_rides,
         validation_offbike_sessions=args.validation_offbike_sessions,

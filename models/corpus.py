@@ -46,7 +46,7 @@ from firmware_bridge.synth import (
     RideSpec,
     synthesise,
 )
-from firmware_bridge.synth.offbike import offbike_stream
+from firmware_bridge.synth.offbike import OFFBIKE_SCENES, offbike_stream
 from firmware_bridge.synth.stunts import overlay_stunts
 
 from . import contract
@@ -83,6 +83,7 @@ _TILT_MAX_DEG = 20.0
 _EXTRA_NOISE_G = (0.0, 0.05)
 # Stunts per hour of riding: many on the track, some elsewhere.
 _STUNTS_PER_H = {"track": 120.0, "city": 20.0, "highway": 10.0, "mixed": 20.0}
+HARD_OFFBIKE_SCENES = ("drop", "throw_car", "sit_hard", "jump", "jog", "stairs")
 # Windows whose peaks stay below these are "calm"; training keeps a sample.
 CALM_PEAK_G = 1.8
 CALM_PEAK_RADS = 1.5
@@ -102,11 +103,19 @@ class SetPlan:
     # Native rates of normal rides and off-bike sessions, with weights; None
     # draws from NATIVE_RATES_HZ. Crash rides always use every rate.
     volume_rates: tuple[tuple[float, float], ...] | None = None
+    # Extra off-bike sessions of the sharp scenes only (drops, throws,
+    # sitting down hard, jumps, jogging, stairs): hard negatives for training.
+    hard_offbike_sessions: int = 0
 
     @property
     def count(self) -> int:
         """Return the number of recordings."""
-        return self.crash_rides + self.normal_rides + self.offbike_sessions
+        return (
+            self.crash_rides
+            + self.normal_rides
+            + self.offbike_sessions
+            + self.hard_offbike_sessions
+        )
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ class RecordingSpec:
     offbike_s: float
     measurement: Measurement
     stunts_per_h: float
+    offbike_scenes: tuple[str, ...] = OFFBIKE_SCENES
 
     @property
     def scenario(self) -> str:
@@ -225,7 +235,9 @@ def plan_recordings(base_seed: int, plan: SetPlan) -> list[RecordingSpec]:
         measurement = _measurement(rng, None if crash_ride else plan.volume_rates)
         if i >= plan.crash_rides + plan.normal_rides:
             length = float(rng.uniform(*plan.offbike_s))
-            specs.append(RecordingSpec(seed, None, length, measurement, 0.0))
+            hard = i >= plan.count - plan.hard_offbike_sessions
+            scenes = HARD_OFFBIKE_SCENES if hard else OFFBIKE_SCENES
+            specs.append(RecordingSpec(seed, None, length, measurement, 0.0, scenes))
             continue
         scenario = SCENARIOS[int(rng.integers(len(SCENARIOS)))]
         riding = plan.crash_riding_s if crash_ride else plan.normal_riding_s
@@ -309,7 +321,9 @@ def recording(spec: RecordingSpec) -> Recording:
     impact_s: float | None = None
     try:
         if spec.ride is None:
-            stream = offbike_stream(spec.seed, spec.offbike_s, rate)
+            stream = offbike_stream(
+                spec.seed, spec.offbike_s, rate, spec.offbike_scenes
+            )
             t_s, accel, gyro = stream.t_s, stream.accel_g, stream.gyro_dps
             on_bike_native = np.zeros(len(t_s), dtype=bool)
         else:

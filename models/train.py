@@ -46,7 +46,7 @@ from .corpus import (
     plan_recordings,
 )
 from .dataset import split_seeds
-from .events import ScoredRecording, Tally
+from .events import MATCH_AFTER_S, MATCH_BEFORE_S, ScoredRecording, Tally
 from .metadata import DecisionRule
 from .network import build_network
 from .rebuild import save_calibration
@@ -86,6 +86,7 @@ class TrainConfig:
     crash_rides: int = 320
     normal_rides: int = 200
     offbike_sessions: int = 60
+    hard_offbike_sessions: int = 0
     validation_crash_rides: int = 120
     validation_normal_rides: int = 60
     validation_offbike_sessions: int = 30
@@ -94,15 +95,24 @@ class TrainConfig:
     batch_size: int = 256
     learning_rate: float = 2e-3
     threads: int = 2
+    # Continue from this run's model.keras (same network and normalisation)
+    # instead of a fresh network: fine-tuning on more or harder data.
+    init_from: str | None = None
 
     def plans(self) -> tuple[SetPlan, SetPlan]:
         """Return the training and validation set plans."""
         return (
-            SetPlan(self.crash_rides, self.normal_rides, self.offbike_sessions),
+            SetPlan(
+                self.crash_rides,
+                self.normal_rides,
+                self.offbike_sessions,
+                hard_offbike_sessions=self.hard_offbike_sessions,
+            ),
             SetPlan(
                 self.validation_crash_rides,
                 self.validation_normal_rides,
                 self.validation_offbike_sessions,
+                offbike_s=(3600.0, 7200.0),
             ),
         )
 
@@ -209,8 +219,11 @@ def choose_rule(recordings: list[ScoredRecording]) -> tuple[DecisionRule, Tally]
     """Pick the rule with the best validation figures.
 
     Order: highest crash recall, then fewest false alarms (riding and
-    off-bike), then the shorter run; among ties the middle threshold, which
-    leaves the most margin for data unlike the synthesised.
+    off-bike), then the shorter run; among ties the middle threshold. When
+    every validation crash scores above every window away from a crash, the
+    threshold halfway between them (in logits) is taken instead, if it scores
+    as well: a few validation hours cannot show a rate of one false alarm per
+    1000 h, the margin to the negatives can.
     """
     best_key: tuple[float, int, int] | None = None
     best: list[Tally] = []
@@ -227,7 +240,52 @@ def choose_rule(recordings: list[ScoredRecording]) -> tuple[DecisionRule, Tally]
             elif key == best_key:
                 best.append(tally)
     chosen = best[len(best) // 2]
+    margin = _margin_threshold(recordings)
+    if margin is not None and chosen.rule.min_run_windows == 1:
+        tally = Tally(DecisionRule(margin, 1))
+        tally.add_all(recordings)
+        if tally.total.detected == chosen.total.detected and (
+            tally.total.false_alarms_riding + tally.total.false_alarms_offbike
+            <= chosen.total.false_alarms_riding + chosen.total.false_alarms_offbike
+        ):
+            return tally.rule, tally
     return chosen.rule, chosen
+
+
+def _margin_threshold(recordings: list[ScoredRecording]) -> float | None:
+    """Return the threshold halfway (in logits) between crashes and the rest.
+
+    The lowest peak probability of any validation crash and the highest
+    probability of any window away from a crash; ``None`` when they overlap.
+    Halfway in logit space keeps equal margins on both sides, where a
+    threshold picked only for recall would sit close to the negatives.
+    """
+    crash_peaks = []
+    negative_max = 0.0
+    for rec in recordings:
+        p = rec.probability
+        if rec.impact_s is None:
+            negative_max = max(negative_max, float(p.max(initial=0.0)))
+            continue
+        near = (rec.starts_s >= rec.impact_s - MATCH_BEFORE_S) & (
+            rec.starts_s <= rec.impact_s + MATCH_AFTER_S
+        )
+        before = rec.starts_s < rec.impact_s - MATCH_BEFORE_S
+        crash_peaks.append(float(p[near].max(initial=0.0)))
+        negative_max = max(negative_max, float(p[before].max(initial=0.0)))
+    if not crash_peaks:
+        return None
+    low, high = min(crash_peaks), negative_max
+    if not high < low:
+        return None
+    eps = 1e-7
+
+    def logit(x: float) -> float:
+        x = min(max(x, eps), 1 - eps)
+        return float(np.log(x / (1 - x)))
+
+    middle = (logit(low) + logit(high)) / 2
+    return round(float(1 / (1 + np.exp(-middle))), 4)
 
 
 def _check_windows(
@@ -291,7 +349,10 @@ def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
 
     # Model: normalisation from training windows, a single-output view to fit.
     sample = rng.choice(len(x_train), min(len(x_train), _NORMALISATION_WINDOWS))
-    model = build_network(x_train[sample])
+    if config.init_from is None:
+        model = build_network(x_train[sample])
+    else:
+        model = keras.saving.load_model(Path(config.init_from) / "model.keras")
     fit_view = keras.Model(
         model.inputs, model.get_layer(contract.OUTPUT_PROBABILITY).output
     )
