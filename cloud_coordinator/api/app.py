@@ -27,6 +27,7 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     GET /api/v1/fl/runs/{run_key}               a run and its per-round figures (R&D)
     PUT /api/v1/riders/{rider_id}/training-consent  a rider's training choice
     GET /api/v1/riders/{rider_id}/training-consent  the stored choice
+    WS  /api/v1/notifications/ws                the caller's notifications
 
 Handlers that touch the catalog or the store are plain functions, which
 FastAPI runs in its thread pool, so blocking drivers never stall the event
@@ -54,6 +55,7 @@ from .routes.crashes import router as crashes_router
 from .routes.federated import router as federated_router
 from .routes.jobs import router as jobs_router
 from .routes.models import router as models_router
+from .routes.notifications import router as notifications_router
 from .routes.privacy import router as privacy_router
 from .services import ApiServices
 
@@ -105,6 +107,7 @@ def create_app(services: ApiServices, *, close_catalog: bool = False) -> FastAPI
         audit_router,
         models_router,
         federated_router,
+        notifications_router,
     ):
         app.include_router(router)
     return app

@@ -172,9 +172,12 @@ class Catalog(Protocol):
         ...
 
     def list_notifications(
-        self, audience: NotificationAudience, *, after_seq: int, limit: int
+        self, audience: NotificationAudience | None, *, after_seq: int, limit: int
     ) -> list[Notification]:
-        """Return ``audience``'s notifications after ``after_seq``, oldest first."""
+        """Return ``audience``'s notifications after ``after_seq``, oldest first.
+
+        ``audience`` None: every notification.
+        """
         ...
 
     def list_unpublished_notifications(

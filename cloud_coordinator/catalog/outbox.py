@@ -196,15 +196,27 @@ class OutboxSql:
         return 0 if row is None or row[0] is None else int(row[0])
 
     def list_notifications(
-        self, audience: NotificationAudience, *, after_seq: int, limit: int
+        self, audience: NotificationAudience | None, *, after_seq: int, limit: int
     ) -> list[Notification]:
-        """Return ``audience``'s notifications after ``after_seq``, oldest first."""
+        """Return ``audience``'s notifications after ``after_seq``, oldest first.
+
+        ``audience`` None: every notification (the WebSocket hub's feed).
+        """
         p = self._dialect.p
         params: dict[str, Any] = {
             "after": int(after_seq),
             "limit": max(1, min(int(limit), 1000)),
-            "role": audience.role,
         }
+        if audience is None:
+            with self._transaction(write=False) as cursor:
+                cursor.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM notifications "
+                    f"WHERE seq > {p('after')} ORDER BY seq LIMIT {p('limit')}",
+                    params,
+                )
+                rows = cursor.fetchall()
+            return [self._row_to_notification(row) for row in rows]
+        params["role"] = audience.role
         if audience.rider_id is not None:
             params["rider"] = audience.rider_id
             riders = f"rider_id = {p('rider')}"
