@@ -7,7 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: system demo test lint format bench-processing bench-processing-250 bench-ble bench-api kill-test flaky-test fuzz clean
+.PHONY: system azurite demo test lint format bench-processing bench-processing-250 \
+	bench-ble bench-api bench-jobs bench-model-update bench-store-encryption \
+	kill-test flaky-test fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,11 @@ $(VENV)/.dev-installed: pyproject.toml | system $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.edge-installed $@
 
+# Azurite (Microsoft's Azure Storage emulator, from npm) for the Azure Blob
+# store tests, into .cache/azurite; cheap when it is already there.
+azurite: system
+	scripts/install-azurite.sh
+
 demo: $(VENV)/.edge-installed
 	$(BIN)/edge-agent demo --workdir $(DEMO_DIR)
 
@@ -35,7 +42,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: system $(VENV)/.dev-installed lint
+test: system $(VENV)/.dev-installed azurite lint
 	$(BIN)/pytest -q
 
 format: $(VENV)/.dev-installed
@@ -53,6 +60,18 @@ bench-ble: $(VENV)/.dev-installed
 
 bench-api: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_api.py
+
+# A calculate-analytics job on the 50 MB reference log, server side.
+bench-jobs: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_jobs.py
+
+# Publishing a model through TUF and three gateways taking it.
+bench-model-update: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_model_update.py
+
+# Envelope-encrypted against plain store, 50 MB.
+bench-store-encryption: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_store_encryption.py
 
 # At least 100 SIGKILLs of the agent at random moments, then the custody checks.
 kill-test: $(VENV)/.dev-installed

@@ -2,7 +2,8 @@
 # Install the system packages the project needs on Debian/Ubuntu, only if
 # missing: a Python >= 3.11 with venv and headers, a C compiler for packages
 # that build from source, Mosquitto and PostgreSQL (real servers the tests
-# start on loopback ephemeral ports). Runs apt-get only when something is absent.
+# start on loopback ephemeral ports) and npm (for Azurite). Runs apt-get only
+# when something is absent.
 set -euo pipefail
 
 python=${PYTHON:-python3}
@@ -21,6 +22,8 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 # The catalog tests run their own PostgreSQL server (initdb into a temp dir).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# Azurite (the Azure Blob tests' emulator) comes from the npm registry.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
