@@ -7,7 +7,9 @@ operation gets a bounded number of generated requests, valid and invalid
 ones (schemathesis' positive and negative modes), each sent once with an
 admin token (every handler runs past authorisation) and once with a
 rider's (scoping paths). The property checked is the one the issue asks
-for: no response is a server error. Every operation is tried and every
+for: no response is a server error, except the listed 503 answers of
+operations whose back-end this test app does not have (federated runs
+need a Flower SuperLink). Every operation is tried and every
 failing one named, so one broken route does not hide another.
 
 The cases come from schemathesis' Hypothesis strategies rather than its
@@ -40,6 +42,11 @@ from edge_agent.upload import LocalDirStore
 # and two roles stay well within the two-minute budget.
 MAX_EXAMPLES = 40
 NO_CASES = "no cases"
+# 503 answers this test app gives by design, because a back-end the
+# operation needs does not exist here; any other 5xx fails the test.
+EXPECTED_503 = {
+    ("POST", "/api/v1/fl/runs"): "federated runs not configured",  # no SuperLink
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +87,13 @@ def _server_errors(
     def run(case: Any) -> None:
         for role, headers in bearers.items():
             response = case.call(headers=headers)
+            expected = EXPECTED_503.get((case.method.upper(), case.path))
+            if (
+                response.status_code == 503
+                and expected is not None
+                and expected in response.text
+            ):
+                continue
             if response.status_code >= 500 and len(found) < 3:
                 found.append(
                     f"{role}: {case.method} {case.formatted_path} "
