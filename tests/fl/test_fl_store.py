@@ -184,3 +184,35 @@ def test_fl_bad_verdict_and_foreign_commands(tmp_path: Path) -> None:
         with pytest.raises(CommandError, match="t_offset_s"):
             apply_training_command(store, negative)
         assert not apply_training_command(store, _command("config_change", settings={}))
+
+
+def test_fl_agent_handler_applies_training_commands_only(tmp_path: Path) -> None:
+    from edge_agent.fl.inbound import TrainingCommandHandler
+    from edge_agent.mqtt.inbound import InboundKind, InboundMessage
+
+    windows, starts = _log()
+    store_path = tmp_path / "buffer" / "fl-windows.db"
+    with WindowStore(store_path) as store:
+        store.add_log(
+            log_id="l1",
+            rider_id="r9",
+            windows=windows,
+            starts_s=starts,
+            airbag_offsets_s=[20.0],
+        )
+    handler = TrainingCommandHandler(store_path)
+    topic = "gateways/gw-1/commands"
+    consent = _command("training_consent", rider_id="r9", opted_out=True)
+    handler(InboundMessage(InboundKind.COMMAND, topic, consent, False))
+    other = _command("config_change", settings={})
+    handler(InboundMessage(InboundKind.COMMAND, topic, other, False))
+    announce = {"schema": "model-announce/1", "model_name": "m", "version": "2"}
+    handler(
+        InboundMessage(InboundKind.MODEL_ANNOUNCE, "models/m/announce", announce, True)
+    )
+    assert handler.applied == 1
+    with WindowStore(store_path) as store:
+        assert store.counts().labelled == 0 and store.opted_out("r9")
+    bad = _command("training_consent", rider_id="r9")
+    with pytest.raises(CommandError, match="opted_out"):
+        handler(InboundMessage(InboundKind.COMMAND, topic, bad, False))
