@@ -82,6 +82,11 @@ class NotificationRelay:
             CatalogError: the outbox could not be read or marked.
         """
         sent = 0
+        # The outbox rows stay locked while a publish waits; do not wait for
+        # a broker that is known to be away (a SQLite catalog would block
+        # every writer meanwhile).
+        if not self.client.connected:
+            return 0
         while True:
             count = self.catalog.publish_notifications(
                 self.types, self._publish, self.clock(), limit=RELAY_BATCH

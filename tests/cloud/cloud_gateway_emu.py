@@ -13,7 +13,9 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cloud_helpers import analytics_document
 
@@ -46,7 +48,7 @@ class UploadedLog:
     def events(self) -> list[GatewayEvent]:
         """Return the events the gateway publishes for this log."""
 
-        def make(kind: EventType, details: dict[str, object] | None) -> GatewayEvent:
+        def make(kind: EventType, details: Mapping[str, Any] | None) -> GatewayEvent:
             return GatewayEvent.create(
                 kind,
                 gateway_id=self.gateway_id,

@@ -197,6 +197,6 @@ def test_ingest_reconciliation_finds_logs_whose_event_was_lost(
     # The late events add the gateway id and announce nothing twice.
     processor = _processor(any_catalog, local_store, clock)
     assert _send(processor, crashed) == [EventOutcome.CATALOGUED] * 2
-    raw = any_catalog.get_object(raw.object_id)
-    assert raw is not None and raw.gateway_id == "gw-1"
+    late = any_catalog.get_object(raw.object_id)
+    assert late is not None and late.gateway_id == "gw-1"
     assert len(_notices(any_catalog)) == 3
