@@ -129,7 +129,11 @@ def start_run(
             strategy=settings.strategy,
             rounds=settings.rounds,
             min_nodes=settings.min_nodes,
-            settings={k: v for k, v in overrides.items() if k != "catalog"},
+            settings={
+                k: v
+                for k, v in overrides.items()
+                if k not in ("catalog", "catalog-schema")
+            },
         )
     )
     try:
@@ -181,6 +185,7 @@ _RUN_CONFIG_KEYS = (
     "cpu-budget-s",
     "initial-model",
     "catalog",
+    "catalog-schema",
     "run-key",
     "out-dir",
 )

@@ -86,7 +86,9 @@ class _CatalogRecorder:
         if settings.catalog and settings.run_key:
             from cloud_coordinator.catalog.factory import open_catalog
 
-            self._catalog = open_catalog(settings.catalog)
+            self._catalog = open_catalog(
+                settings.catalog, schema=settings.catalog_schema or None
+            )
             self._catalog.migrate()
 
     def record_round(self, record: FederatedRound) -> None:

@@ -80,6 +80,7 @@ class FederatedService:
         initial = config.path(fl.initial_model)
         base: dict[str, Any] = {
             "catalog": config.catalog_url,
+            "catalog-schema": config.catalog.schema,
             "out-dir": "" if out_dir is None else str(out_dir),
             "initial-model": "" if initial is None else str(initial),
             "round-timeout-s": fl.round_timeout_s,

@@ -28,6 +28,7 @@ key                      meaning
                          the shipped model
 ``catalog``              catalog URL or SQLite path for run and round records;
                          empty: not recorded
+``catalog-schema``       PostgreSQL schema of that catalog (``[catalog] schema``)
 ``run-key``              the catalog's id of this run (``fl start`` sets it)
 ``out-dir``              folder for the aggregated head (``head-<run-key>.json``)
 ======================== =============================================================
@@ -99,6 +100,7 @@ class RunSettings:
     cpu_budget_s: float = 60.0
     initial_model: str = ""
     catalog: str = ""
+    catalog_schema: str = ""
     run_key: str = ""
     out_dir: str = ""
 
@@ -144,6 +146,7 @@ class RunSettings:
             cpu_budget_s=_number(config, "cpu-budget-s", d.cpu_budget_s),
             initial_model=_text(config, "initial-model"),
             catalog=_text(config, "catalog"),
+            catalog_schema=_text(config, "catalog-schema"),
             run_key=_text(config, "run-key"),
             out_dir=_text(config, "out-dir"),
         )
