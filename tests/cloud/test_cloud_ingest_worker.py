@@ -34,7 +34,12 @@ from cloud_coordinator.catalog import (
 )
 from cloud_coordinator.ingest import IngestWorker, WorkerSettings
 from cloud_coordinator.notify import NotificationAudience, NotificationType
-from edge_agent.upload import BucketNames, S3Store
+from edge_agent.upload import (
+    BucketNames,
+    LocalDirStore,
+    ObjectStoreUnavailable,
+    S3Store,
+)
 from tests.support.certs import TestPki
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.seaweed import SeaweedS3
@@ -329,3 +334,71 @@ def test_ingest_worker_killed_mid_batch_loses_and_duplicates_nothing(
     assert kinds == ["analytics_ready"] * len(logs) + ["crash_detected"] * crashes
     assert catalog.list_quarantine(limit=10) == []
     catalog.close()
+
+
+class _FlakyStore(LocalDirStore):
+    """A local store whose HEADs of one key fail a few times, as if it were down."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.failing_key = ""
+        self.failures = 0
+
+    def head_object(self, bucket: str, key: str) -> Any:
+        if key == self.failing_key and self.failures > 0:
+            self.failures -= 1
+            raise ObjectStoreUnavailable(f"head {bucket}/{key}: store restarting")
+        return super().head_object(bucket, key)
+
+
+def test_ingest_worker_retries_outages_and_reconciles_lost_events(
+    sqlite_catalog: Catalog,
+    broker: MosquittoBroker,
+    pki: TestPki,
+    tmp_path: Path,
+) -> None:
+    store = _FlakyStore(tmp_path / "store")
+    names = BucketNames()
+    for bucket in (names.raw, names.analytics, names.crash):
+        store.ensure_bucket(bucket)
+    lost = upload_log(store, names, start=T0, crash=True)  # its event never comes
+    sent = upload_log(store, names, start=T0)
+    worker = IngestWorker(
+        sqlite_catalog,
+        store,
+        cloud_broker_config(broker, pki),
+        client_id="ingest-flaky",
+        buckets=names,
+        settings=WorkerSettings(
+            threads=1, reconcile_interval_s=0.5, relay_interval_s=0
+        ),
+    )
+    worker.start()
+    try:
+        # Reconciliation catalogues both logs (neither event came yet) ...
+        wait_for(
+            "both logs reconciled",
+            lambda: (
+                sqlite_catalog.get_log_analytics(lost.log) is not None
+                and sqlite_catalog.get_log_analytics(sent.log) is not None
+            ),
+        )
+        # ... then one event arrives while the store fails its object.
+        store.failing_key = sent.object_keys["analytics"].partition("/")[2]
+        store.failures = 3
+        with raw_client(broker, pki, "gw-1") as gateway:
+            for event in sent.events():
+                gateway.publish_json(sent.topic(), event.to_document())
+        wait_for("the event catalogued", lambda: worker.stats.events == 1)
+    finally:
+        worker.stop()
+    # The event waited out the outage, unacknowledged; nothing kept aside.
+    assert store.failures == 0
+    assert worker.stats.retries >= 1
+    assert worker.stats.quarantined == 0
+    raw = sqlite_catalog.list_objects(
+        ObjectFilter(kind=ObjectKind.RAW, log_id=lost.log), limit=1
+    ).items
+    assert raw[0].crash is True and raw[0].gateway_id is None
+    analytics = sqlite_catalog.get_log_analytics(sent.log)
+    assert analytics is not None and analytics.gateway_id == "gw-1"

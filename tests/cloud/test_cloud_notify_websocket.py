@@ -118,3 +118,12 @@ def test_notify_ws_unknown_after_closes_4404(env: ApiEnv) -> None:
     ):
         ws.receive_json()
     assert closed.value.code == 4404
+
+
+def test_notify_ws_closes_when_the_token_expires(env: ApiEnv) -> None:
+    with (
+        _connect(env.client, env.issuer.mint("r1", "rider", 2)) as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_json()
+    assert closed.value.code == 4401
