@@ -60,6 +60,12 @@ def add_command(commands: Any) -> None:
         help="list the buckets once, catalogue what is missing, and exit",
     )
     parser.add_argument(
+        "--quarantine",
+        type=int,
+        metavar="N",
+        help="print the N most recently seen quarantined inputs and exit",
+    )
+    parser.add_argument(
         "--no-migrate", action="store_true", help="do not apply catalog migrations"
     )
     parser.set_defaults(run=run_ingest)
@@ -87,6 +93,14 @@ def run_ingest(config: CoordinatorConfig, args: argparse.Namespace) -> int:
     try:
         if not args.no_migrate:
             catalog.migrate()
+        if args.quarantine is not None:
+            for entry in catalog.list_quarantine(limit=max(1, args.quarantine)):
+                seen = entry.last_seen.isoformat() if entry.last_seen else "?"
+                print(
+                    f"#{entry.quarantine_id} {seen} x{entry.times_seen} "
+                    f"{entry.source}: {entry.reason} ({len(entry.payload)} bytes)"
+                )
+            return 0
         if args.reconcile_once:
             report = reconcile(
                 catalog,
@@ -119,21 +133,27 @@ def run_ingest(config: CoordinatorConfig, args: argparse.Namespace) -> int:
             _LOGGER.info("ingest: %s received; finishing", signal.Signals(signum).name)
             stop.set()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        previous = {
+            signum: signal.signal(signum, on_signal)
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
         try:
-            worker.start()
-        except BrokerError as exc:
-            _LOGGER.error(
-                "ingest: %s (subscription %s)",
-                exc,
-                events_subscription(config.broker, settings.group),
-            )
-            return EXIT_BROKER
-        try:
-            worker.wait(stop)
+            try:
+                worker.start()
+            except BrokerError as exc:
+                _LOGGER.error(
+                    "ingest: %s (subscription %s)",
+                    exc,
+                    events_subscription(config.broker, settings.group),
+                )
+                return EXIT_BROKER
+            try:
+                worker.wait(stop)
+            finally:
+                worker.stop()
+            return 0
         finally:
-            worker.stop()
-        return 0
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     finally:
         catalog.close()
