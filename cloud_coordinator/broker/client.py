@@ -139,6 +139,10 @@ class CloudMqttClient:
         self._subscriptions = tuple(subscriptions)
         self._session_expiry_s = session_expiry_s
         self._connected = threading.Event()
+        # Set once the broker acknowledged every subscription of this link.
+        self._subscribed = threading.Event()
+        self._pending_subscriptions: set[int] = set()
+        self._refused_subscriptions: list[str] = []
         self._closing = False
         self._loop_thread: int | None = None
         self._generation = 0
@@ -158,6 +162,7 @@ class CloudMqttClient:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     @classmethod
     def from_config(cls, config: CoordinatorConfig, **kwargs: Any) -> CloudMqttClient:
@@ -201,8 +206,14 @@ class CloudMqttClient:
             _LOGGER.error("mqtt %s at %s: %s", self.client_id, self.where, reason)
             return
         self._generation += 1
+        self._subscribed.clear()
+        self._pending_subscriptions.clear()
         for topic, qos in self._subscriptions:
-            client.subscribe(topic, qos)
+            _, mid = client.subscribe(topic, qos)
+            if mid is not None:
+                self._pending_subscriptions.add(mid)
+        if not self._pending_subscriptions:
+            self._subscribed.set()
         _LOGGER.info(
             "mqtt %s: connected to %s (session present: %s, %d subscriptions)",
             self.client_id,
@@ -211,6 +222,28 @@ class CloudMqttClient:
             len(self._subscriptions),
         )
         self._connected.set()
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [str(reason) for reason in reasons if reason.is_failure]
+        if refused:
+            self._refused_subscriptions = refused
+            _LOGGER.error(
+                "mqtt %s: %s refused a subscription: %s; check the broker's ACL "
+                "for this identity",
+                self.client_id,
+                self.where,
+                ", ".join(refused),
+            )
+        self._pending_subscriptions.discard(mid)
+        if not self._pending_subscriptions:
+            self._subscribed.set()
 
     def _on_disconnect(
         self,
@@ -255,11 +288,12 @@ class CloudMqttClient:
     # -- public API -------------------------------------------------------------
 
     def connect(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-        """Connect, start the network thread and wait for the CONNACK.
+        """Connect, start the network thread, wait for CONNACK and SUBACKs.
 
         Raises:
-            BrokerUnavailable: no accepted connection within ``timeout_s``
-                (the message says what failed); the client is stopped.
+            BrokerUnavailable: no accepted connection and subscriptions
+                within ``timeout_s``, or a subscription refused (the message
+                says what failed); the client is stopped.
         """
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if self._session_expiry_s > 0:
@@ -279,11 +313,23 @@ class CloudMqttClient:
                 "check [broker] host, port and TLS files"
             ) from exc
         self._client.loop_start()
-        if not self._connected.wait(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        if not self._connected.wait(timeout_s) or not self._subscribed.wait(
+            max(0.0, deadline - time.monotonic())
+        ):
             self.close()
             raise BrokerUnavailable(
-                f"mqtt {self.client_id}: no accepted connection to {self.where} "
-                f"within {timeout_s:.0f} s ({self._last_failure})"
+                f"mqtt {self.client_id}: no accepted connection and "
+                f"subscriptions at {self.where} within {timeout_s:.0f} s "
+                f"({self._last_failure})"
+            )
+        if self._refused_subscriptions:
+            refused = ", ".join(self._refused_subscriptions)
+            self.close()
+            raise BrokerUnavailable(
+                f"mqtt {self.client_id}: {self.where} refused the subscriptions "
+                f"{[topic for topic, _ in self._subscriptions]} ({refused}); "
+                "check the broker's ACL for this identity"
             )
 
     def publish(

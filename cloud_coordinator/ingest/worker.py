@@ -96,6 +96,7 @@ class IngestWorker:
         unique among the running workers.
         """
         self.settings = settings or WorkerSettings()
+        self.broker = broker
         self.catalog = catalog
         self.store = store
         self.buckets = buckets or BucketNames()
@@ -249,15 +250,10 @@ class IngestWorker:
         _LOGGER.info(
             "ingest %s: consuming %s with %d threads (verify %s)",
             self.client.client_id,
-            events_subscription(self.client_config, self.settings.group),
+            events_subscription(self.broker, self.settings.group),
             self.settings.threads,
             self.settings.verify.value,
         )
-
-    @property
-    def client_config(self) -> BrokerConfig:
-        """Return the broker configuration the worker uses."""
-        return self.processor.broker
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the messages in hand, acknowledge them, and disconnect."""

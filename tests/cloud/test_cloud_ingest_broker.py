@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +98,23 @@ def test_ingest_broker_topics() -> None:
     assert gateway_of_events_topic(broker_config, "gateways/gw-9/events") is None
     with pytest.raises(ValueError, match="group"):
         events_subscription(broker_config, "a/b")
+
+
+def test_ingest_broker_connect_waits_for_the_subscription(
+    broker: MosquittoBroker, pki: TestPki
+) -> None:
+    config = cloud_broker_config(broker, pki)
+    received: list[str] = []
+    with CloudMqttClient(
+        config,
+        client_id="cloud-listener",
+        subscriptions=[(events_subscription(config), 1)],
+        handler=lambda message: received.append(message.topic),
+    ):
+        # No sleep: connect() returned after the SUBACK, so this is delivered.
+        with raw_client(broker, pki, "gw-2") as gateway:
+            gateway.publish_json("gateways/gw-2/events", {"schema": "x"})
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert received == ["gateways/gw-2/events"]
