@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
 .PHONY: system azurite demo test lint format bench-processing bench-processing-250 \
-	bench-ble bench-api bench-jobs bench-model-update bench-store-encryption \
+	bench-ble bench-api bench-ingest bench-jobs bench-model-update bench-store-encryption \
 	kill-test flaky-test fuzz clean
 
 $(BIN)/python:
@@ -60,6 +60,11 @@ bench-ble: $(VENV)/.dev-installed
 
 bench-api: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_api.py
+
+# Ingest on TLS Mosquitto + SeaweedFS + PostgreSQL against 3.5 TB a week at
+# a 10x peak (figures in docs/benchmarks.md).
+bench-ingest: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_ingest.py
 
 # A calculate-analytics job on the 50 MB reference log, server side.
 bench-jobs: $(VENV)/.dev-installed
