@@ -70,7 +70,7 @@ def gateway_config(
 ) -> dict[str, object]:
     root = tmp_path_factory.mktemp("gw")
     gateway = make_gateway(
-        root, "gw-x", range(950000, 950010), [], shift=Shift.flipped_mount(1.6)
+        root, "gw-x", range(950000, 950010), [], shift=Shift.flipped_mount(0.3)
     )
     return gateway.node_config(fl_model, **{"holdout-fraction": 0.3})
 
