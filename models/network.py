@@ -1,6 +1,6 @@
 """The crash detector network: a small 1D CNN over contract v1 windows.
 
-Shape (16.6k parameters, about 0.7 M multiply-adds per window)::
+Shape (16.8k parameters, about 0.7 M multiply-adds per window)::
 
     imu_window [b, 200, 6]
     -> concat(window, |acc|, |gyro|)                    [b, 200, 8]
