@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_processing import DEFAULT_CACHE, reference_log  # benchmarks/ is on sys.path
 
-from benchmarks.bench_processing import DEFAULT_CACHE, reference_log
 from edge_agent.processing import CrashDetector, ProcessOptions, process_log
 from firmware_bridge.logformat import raw_to_physical, read_log
 from models import contract
