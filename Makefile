@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
 .PHONY: system azurite demo test lint format bench-processing bench-processing-250 \
-	bench-ble bench-api bench-ingest bench-jobs bench-model-update bench-store-encryption \
+	bench-ble bench-api bench-ingest bench-jobs bench-fl bench-model-update bench-store-encryption \
 	kill-test flaky-test fuzz clean
 
 $(BIN)/python:
@@ -69,6 +69,10 @@ bench-ingest: $(VENV)/.dev-installed
 # A calculate-analytics job on the 50 MB reference log, server side.
 bench-jobs: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_jobs.py
+
+# One federated round with 10 SuperNodes: wall time, bytes per gateway.
+bench-fl: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_fl.py
 
 # Publishing a model through TUF and three gateways taking it.
 bench-model-update: $(VENV)/.dev-installed
