@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -16,8 +18,10 @@ from cloud_world import World, build_world
 from cryptography.hazmat.primitives.asymmetric import ec
 from httpx import Response
 
+from cloud_coordinator.api.lifecycle import LifecycleServices
 from cloud_coordinator.auth import Algorithm, TokenIssuer, TokenSettings
 from cloud_coordinator.catalog import SqliteCatalog
+from cloud_coordinator.jobs import JobRunner
 from edge_agent.upload import LocalDirStore
 
 # Routes that need no bearer token, and why.
@@ -69,6 +73,72 @@ CROSS_RIDER: dict[tuple[str, str], Probe] = {
         "/api/v1/riders/{other}",
         {"json": {"user_type": "private"}},
     ),
+    ("GET", "/api/v1/riders/{rider_id}/export"): lambda w: (
+        "GET",
+        "/api/v1/riders/{other}/export",
+        {},
+    ),
+    ("DELETE", "/api/v1/riders/{rider_id}/data"): lambda w: (
+        "DELETE",
+        "/api/v1/riders/{other}/data",
+        {},
+    ),
+    ("GET", "/api/v1/riders/{rider_id}/training-consent"): lambda w: (
+        "GET",
+        "/api/v1/riders/{other}/training-consent",
+        {},
+    ),
+    ("PUT", "/api/v1/riders/{rider_id}/training-consent"): lambda w: (
+        "PUT",
+        "/api/v1/riders/{other}/training-consent",
+        {"json": {"opted_out": True}},
+    ),
+    ("GET", "/api/v1/audit"): lambda w: (
+        "GET",
+        "/api/v1/audit",
+        {"params": {"rider_id": "{other}"}},
+    ),
+    ("GET", "/api/v1/logs/{log_id}/crash-verdict"): lambda w: (
+        "GET",
+        "/api/v1/logs/{other_log}/crash-verdict",
+        {},
+    ),
+    ("PUT", "/api/v1/logs/{log_id}/crash-verdict"): lambda w: (
+        "PUT",
+        "/api/v1/logs/{other_log}/crash-verdict",
+        {"json": {"verdict": "confirmed"}},
+    ),
+    ("POST", "/api/v1/logs/{log_id}/crash-release"): lambda w: (
+        "POST",
+        "/api/v1/logs/{other_log}/crash-release",
+        {},
+    ),
+    ("POST", "/api/v1/jobs"): lambda w: (
+        "POST",
+        "/api/v1/jobs",
+        {"json": {"object_id": "{other_object}"}},
+    ),
+    ("GET", "/api/v1/jobs/{job_id}"): lambda w: (
+        "GET",
+        "/api/v1/jobs/0f1e2d3c4b5a49688776655443322110",
+        {},
+    ),
+    ("GET", "/api/v1/models/{model_name}"): lambda w: (
+        "GET",
+        "/api/v1/models/crash-detector",
+        {},
+    ),
+    ("GET", "/api/v1/fl/runs"): lambda w: ("GET", "/api/v1/fl/runs", {}),
+    ("POST", "/api/v1/fl/runs"): lambda w: (
+        "POST",
+        "/api/v1/fl/runs",
+        {"json": {"rounds": 1, "min_nodes": 1}},
+    ),
+    ("GET", "/api/v1/fl/runs/{run_key}"): lambda w: (
+        "GET",
+        "/api/v1/fl/runs/1",
+        {},
+    ),
 }
 # Expected answer when the route has a target; None: check the body.
 EXPECTED = {
@@ -76,14 +146,34 @@ EXPECTED = {
     ("GET", "/api/v1/me"): None,
     ("GET", "/api/v1/riders"): None,
     ("PUT", "/api/v1/riders/{rider_id}"): 403,  # admin only, whatever the target
+    # R&D and admin only, whoever else asks.
+    ("GET", "/api/v1/models/{model_name}"): 403,
+    ("GET", "/api/v1/fl/runs"): 403,
+    ("POST", "/api/v1/fl/runs"): 403,
+    ("GET", "/api/v1/fl/runs/{run_key}"): 403,
 }
 
 
 @pytest.fixture
 def world(
-    sqlite_catalog: SqliteCatalog, local_store: LocalDirStore, clock: ManualClock
-) -> World:
-    return build_world(make_api_env(sqlite_catalog, local_store, clock))
+    sqlite_catalog: SqliteCatalog,
+    local_store: LocalDirStore,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> Iterator[World]:
+    env = make_api_env(sqlite_catalog, local_store, clock)
+    # Background jobs on, so their routes answer as a deployed server's do.
+    runner = JobRunner(
+        sqlite_catalog, local_store, env.buckets, scratch_dir=tmp_path / "jobs"
+    )
+    services = env.app.state.services
+    env.app.state.services = dataclasses.replace(
+        services, lifecycle=LifecycleServices(jobs=runner)
+    )
+    try:
+        yield build_world(env)
+    finally:
+        runner.close()
 
 
 def _routes(env: ApiEnv) -> set[tuple[str, str]]:
@@ -113,6 +203,22 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def _fill_request(kwargs: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """Fill placeholders in query parameters and JSON bodies (ids as ints)."""
+    filled = dict(kwargs)
+    if "params" in kwargs:
+        filled["params"] = {k: _fill(v, values) for k, v in kwargs["params"].items()}
+    if "json" in kwargs:
+        body: dict[str, Any] = {}
+        for key, value in kwargs["json"].items():
+            if isinstance(value, str) and value.startswith("{"):
+                text = _fill(value, values)
+                value = int(text) if text.isdigit() else text
+            body[key] = value
+        filled["json"] = body
+    return filled
+
+
 @pytest.mark.parametrize(
     ("subject", "role", "other"),
     [
@@ -135,10 +241,7 @@ def test_other_riders_data_is_404_everywhere(
     for route, probe in CROSS_RIDER.items():
         method, url, kwargs = probe(world)
         url = _fill(url, values)
-        if "params" in kwargs:
-            kwargs = {
-                "params": {k: _fill(v, values) for k, v in kwargs["params"].items()}
-            }
+        kwargs = _fill_request(kwargs, values)
         response = _send(env, method, url, token, **kwargs)
         expected = EXPECTED.get(route, 404)
         if expected is None:
@@ -230,8 +333,7 @@ def test_bad_tokens_get_401_on_every_route(world: World) -> None:
         for probe in CROSS_RIDER.values():
             method, url, kwargs = probe(world)
             url = _fill(url, values)
-            if "params" in kwargs:
-                kwargs = {"params": {"rider_id": "r1"}}
+            kwargs = _fill_request(kwargs, values)
             response = _send(env, method, url, token, **kwargs)
             assert response.status_code == 401, (name, url, response.text)
             assert response.headers["www-authenticate"].startswith("Bearer"), name
