@@ -5,8 +5,20 @@ Commands (``gateways/{id}/commands``, schema ``gateway-command/1``)::
     {"schema": "gateway-command/1", "command_id": "<UUID>",
      "type": "config_change", "settings": {...}}
     {"schema": "gateway-command/1", "command_id": "<UUID>",
-     "type": "crash_confirmation", "log_id": "...", "confirmed": true,
-     "t_offset_s": 812.5 | null}
+     "type": "crash_verdict", "rider_id": "...", "suit_id": "...",
+     "log_id": "...", "verdict": "confirmed" | "rejected",
+     "t_offset_s": 812.5 | null, "issued_at": "<ISO 8601>"}
+    {"schema": "gateway-command/1", "command_id": "<UUID>",
+     "type": "training_consent", "rider_id": "...", "opted_out": true,
+     "issued_at": "<ISO 8601>"}
+
+``crash_verdict`` is what the cloud publishes when a person confirms or
+rejects a detected crash (``cloud_coordinator.crashes.verdicts``), and
+``training_consent`` a rider's training choice (``cloud_coordinator.fl``);
+``edge_agent.fl`` applies both to the labelled-window store. The earlier
+name ``crash_confirmation`` (``confirmed: bool``) meant the same as
+``crash_verdict``; nothing publishes it, and it is refused as an unknown type
+so one meaning stays.
 
 Announcements (``models/{model_name}/announce``, retained, schema
 ``model-announce/1``)::
@@ -21,7 +33,9 @@ message and is skipped. Anything else that breaks these rules raises
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -59,7 +73,11 @@ class CommandType(StrEnum):
     """Commands the cloud sends a gateway."""
 
     CONFIG_CHANGE = "config_change"
-    CRASH_CONFIRMATION = "crash_confirmation"
+    CRASH_VERDICT = "crash_verdict"
+    TRAINING_CONSENT = "training_consent"
+
+
+_VERDICTS = ("confirmed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -72,17 +90,53 @@ class InboundMessage:
     retained: bool
 
 
+def _require_text(document: dict[str, Any], topic: str, name: str) -> str:
+    text = require_field(document, topic, name, str)
+    if not text:
+        raise MqttPayloadError(topic, name, "must not be empty")
+    return str(text)
+
+
+def _require_time(document: dict[str, Any], topic: str, name: str) -> None:
+    text = _require_text(document, topic, name)
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MqttPayloadError(
+            topic, name, f"expected an ISO 8601 time, found {text!r:.60}"
+        ) from exc
+
+
 def _check_command(document: dict[str, Any], topic: str) -> None:
     require_schema(document, topic, "gateway-command")
     require_uuid(document, topic, "command_id")
     kind = require_field(document, topic, "type", str)
     if kind == CommandType.CONFIG_CHANGE:
         require_field(document, topic, "settings", dict)
-    elif kind == CommandType.CRASH_CONFIRMATION:
-        if not require_field(document, topic, "log_id", str):
-            raise MqttPayloadError(topic, "log_id", "must not be empty")
-        require_field(document, topic, "confirmed", bool)
-        optional_field(document, topic, "t_offset_s", (int, float))
+    elif kind == CommandType.CRASH_VERDICT:
+        for name in ("rider_id", "suit_id", "log_id"):
+            _require_text(document, topic, name)
+        verdict = require_field(document, topic, "verdict", str)
+        if verdict not in _VERDICTS:
+            raise MqttPayloadError(
+                topic,
+                "verdict",
+                f"expected one of {list(_VERDICTS)}, found {verdict!r:.60}",
+            )
+        t_offset_s = optional_field(document, topic, "t_offset_s", (int, float))
+        if t_offset_s is not None and not (
+            math.isfinite(t_offset_s) and t_offset_s >= 0
+        ):
+            raise MqttPayloadError(
+                topic,
+                "t_offset_s",
+                f"expected a finite number >= 0, found {t_offset_s!r}",
+            )
+        _require_time(document, topic, "issued_at")
+    elif kind == CommandType.TRAINING_CONSENT:
+        _require_text(document, topic, "rider_id")
+        require_field(document, topic, "opted_out", bool)
+        _require_time(document, topic, "issued_at")
     else:
         raise MqttPayloadError(
             topic,

@@ -26,9 +26,13 @@ def _command(**fields: Any) -> dict[str, Any]:
     document = {
         "schema": "gateway-command/1",
         "command_id": str(uuid.uuid4()),
-        "type": "crash_confirmation",
+        "type": "crash_verdict",
+        "rider_id": "rider-1",
+        "suit_id": "SUIT-1",
         "log_id": "log-00007",
-        "confirmed": False,
+        "verdict": "rejected",
+        "t_offset_s": None,
+        "issued_at": "2026-12-04T10:00:00+00:00",
     }
     document.update(fields)
     return document
@@ -54,8 +58,27 @@ def _announcement(name: str = "crash-detector", **fields: Any) -> dict[str, Any]
         (json.dumps(_command(schema="gateway-status/1")).encode(), r"field 'schema'"),
         (json.dumps(_command(command_id="42")).encode(), r"'command_id'.*UUID"),
         (
-            json.dumps(_command(confirmed="yes")).encode(),
-            r"'confirmed'.*bool, found str",
+            json.dumps(_command(verdict="maybe")).encode(),
+            r"'verdict'.*found 'maybe'",
+        ),
+        (
+            json.dumps(_command(type="crash_confirmation")).encode(),
+            r"'type'.*found 'crash_confirmation'",
+        ),
+        (json.dumps(_command(t_offset_s=-1.0)).encode(), r"'t_offset_s'.*>= 0"),
+        (json.dumps(_command(issued_at="soon")).encode(), r"'issued_at'.*ISO 8601"),
+        (
+            json.dumps(
+                {
+                    "schema": "gateway-command/1",
+                    "command_id": str(uuid.uuid4()),
+                    "type": "training_consent",
+                    "rider_id": "rider-1",
+                    "opted_out": "yes",
+                    "issued_at": "2026-12-04T10:00:00+00:00",
+                }
+            ).encode(),
+            r"'opted_out'.*bool, found str",
         ),
         (json.dumps(_command(type="reboot")).encode(), r"'type'.*found 'reboot'"),
         (json.dumps(_command(t_offset_s=True)).encode(), r"'t_offset_s'.*found bool"),
@@ -93,12 +116,12 @@ def test_bad_messages_are_quarantined_and_the_link_keeps_running(
     cloud = Observer(broker.port, [])
     bad = [
         b"{not json",
-        json.dumps(_command(confirmed="yes")).encode(),
+        json.dumps(_command(verdict="yes")).encode(),
         json.dumps({"schema": "gateway-command/1"}).encode(),
     ]
     for payload in bad:
         cloud.publish(COMMANDS, payload)
-    good = _command(confirmed=True)
+    good = _command(verdict="confirmed")
     cloud.publish(COMMANDS, json.dumps(good))
     # One connection delivers in order: the good command comes last.
     wait_until(lambda: bool(received), "good command at the gateway")
@@ -110,7 +133,7 @@ def test_bad_messages_are_quarantined_and_the_link_keeps_running(
     entries = client.outbox.quarantine.entries()
     assert [entry.payload for entry in entries] == bad
     assert "payload is not valid JSON" in entries[0].reason
-    assert "field 'confirmed'" in entries[1].reason
+    assert "field 'verdict'" in entries[1].reason
     assert "field 'command_id'" in entries[2].reason
     assert all(entry.topic == COMMANDS for entry in entries)
 

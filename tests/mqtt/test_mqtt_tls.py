@@ -49,10 +49,13 @@ def test_tls_with_client_certificate_reached_by_ip(
             {
                 "schema": "gateway-command/1",
                 "command_id": "0b7e3c4a-2a47-4df5-9a0c-1d3c9a7e5b21",
-                "type": "crash_confirmation",
+                "type": "crash_verdict",
+                "rider_id": "rider-1",
+                "suit_id": "SUIT-1",
                 "log_id": "log-00001",
-                "confirmed": True,
+                "verdict": "confirmed",
                 "t_offset_s": 812.5,
+                "issued_at": "2026-12-04T10:00:00+00:00",
             }
         ),
     )
