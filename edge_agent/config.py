@@ -138,6 +138,9 @@ class ProcessingConfig:
 
     gzip_level: int = 1
     chunk_s: float = 60.0
+    # Keep labelled windows of each processed log in buffer/fl-windows.db for
+    # federated training (bounded; riders who opted out are never kept).
+    training_windows: bool = True
 
 
 @dataclass(frozen=True)

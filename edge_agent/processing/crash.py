@@ -31,6 +31,7 @@ from models.registry import ModelInfo, load_model_info, shipped_model
 from models.runtime import CrashModelRunner
 
 from .errors import CrashModelError
+from .training_windows import TrainingWindowKeeper
 
 __all__ = [
     "DEFAULT_BATCH_WINDOWS",
@@ -154,9 +155,19 @@ class CrashDetector:
         meta = self.info.metadata
         return {"name": meta.name, "version": meta.version, "sha256": meta.sha256}
 
-    def scorer(self) -> CrashScorer:
-        """Return a scorer for one ride (windows scored as the ride streams)."""
-        return CrashScorer(self)
+    @property
+    def threshold(self) -> float:
+        """Return the probability at or above which a window counts as high."""
+        return float(self.info.metadata.decision.threshold)
+
+    def scorer(self, keeper: TrainingWindowKeeper | None = None) -> CrashScorer:
+        """Return a scorer for one ride (windows scored as the ride streams).
+
+        Args:
+            keeper: also hand every scored batch to it, to keep windows for
+                federated training from the same windowing pass.
+        """
+        return CrashScorer(self, keeper)
 
     def predict(self, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Return the crash probability of each (200, 6) window.
@@ -181,8 +192,11 @@ class CrashScorer:
     compression threads.
     """
 
-    def __init__(self, detector: CrashDetector) -> None:
+    def __init__(
+        self, detector: CrashDetector, keeper: TrainingWindowKeeper | None = None
+    ) -> None:
         self._detector = detector
+        self.keeper = keeper
         self._batch = detector.batch_windows
         self._scored: list[npt.NDArray[np.float32]] = []
         self._count = 0
@@ -245,7 +259,10 @@ class CrashScorer:
         first = self._count * contract.HOP_SAMPLES - self._rows_start
         stop = first + (count - 1) * contract.HOP_SAMPLES + contract.WINDOW_SAMPLES
         windows = contract.make_windows(self._rows[first:stop])
-        self._scored.append(self._detector.predict(windows))
+        probability = self._detector.predict(windows)
+        self._scored.append(probability)
+        if self.keeper is not None:
+            self.keeper.add(self._count, windows, probability)
         self._count += len(windows)
         # Rows before the next window's start are not needed any more.
         drop = self._count * contract.HOP_SAMPLES - self._rows_start

@@ -35,6 +35,7 @@ from .report import RideSeries, build_analytics
 from .samples import SourceChunk, StreamInfo
 from .stream import StageClock, StreamProcessor
 from .suitlog import SuitLogSource
+from .training_windows import TrainingWindowKeeper, TrainingWindows
 
 __all__ = [
     "DEFAULT_CHUNK_S",
@@ -60,6 +61,9 @@ class ProcessOptions:
     writer_threads: int = DEFAULT_WRITER_THREADS
     fsync: bool = True
     write_json: bool = True
+    # Keep a sample of the scored windows (and those around airbag events and
+    # high scores) in the result for the federated-training window store.
+    training_windows: bool = False
     # Another CSV sink (a benchmark's baseline, say) instead of the gzip
     # writer; it then owns compression, threads and fsync.
     csv_sink: CsvSinkFactory | None = None
@@ -89,6 +93,8 @@ class ProcessResult:
     # CSV writer's threads spent in parallel with them.
     stage_seconds: dict[str, float] = field(default_factory=dict)
     csv_thread_cpu_s: float = 0.0
+    # Windows kept for federated training (ProcessOptions.training_windows).
+    training: TrainingWindows | None = None
 
 
 def process_log(
@@ -153,8 +159,11 @@ def process_stream(
     csv_path = out_dir / f"{info.log_id}.csv.gz"
     clock = StageClock()
     scorer = None
+    keeper = None
     if model is not None and info.sample_rate_hz >= MIN_NATIVE_RATE_HZ:
-        scorer = model.scorer()
+        if options.training_windows:
+            keeper = TrainingWindowKeeper(model.threshold)
+        scorer = model.scorer(keeper)
     processor = StreamProcessor(
         info,
         csv_path,
@@ -165,9 +174,16 @@ def process_stream(
     )
 
     # Stream every chunk through the per-chunk stages.
+    airbag_t_us: list[int] = []
     try:
         for chunk in _timed(chunks, clock):
             processor.feed(chunk)
+            if keeper is not None and len(chunk.airbag_t_us):
+                airbag_t_us += [int(t_us) for t_us in chunk.airbag_t_us]
+            if airbag_t_us and keeper is not None and processor.t_first_us is not None:
+                for t_us in airbag_t_us:
+                    keeper.note_airbag((t_us - processor.t_first_us) / 1e6)
+                airbag_t_us.clear()
         processor.finish()
     except BaseException:
         processor.abort()
@@ -227,6 +243,9 @@ def process_stream(
         csv_bytes=processor.writer.size_bytes,
         stage_seconds=dict(clock.seconds),
         csv_thread_cpu_s=processor.writer.thread_cpu_s,
+        training=None
+        if keeper is None or verdict.detected is None
+        else keeper.finish(),
     )
 
 

@@ -171,3 +171,8 @@ class SourceChunk:
     fixes: GnssFixes = field(default_factory=GnssFixes.empty)
     rejected_rows: int = 0
     counter_wraps: int = 0
+    # Airbag deployments read with this chunk, on the samples' time line
+    # (labels for federated training, never model inputs).
+    airbag_t_us: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.empty(0, dtype=np.int64)
+    )

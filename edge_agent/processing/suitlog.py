@@ -4,7 +4,8 @@ Blocks are decoded one at a time by ``firmware_bridge.logformat.LogReader``;
 a few IMU blocks become one chunk together with the GNSS blocks among them
 (the firmware writes a fix in the block after the IMU block covering its
 time, so every fix lands in the chunk of its own time or the next one, and
-its counter is unwrapped against the IMU sample just before it). Raw
+its counter is unwrapped against the IMU sample just before it; airbag
+event records are placed the same way and ride along as labels). Raw
 int16 counts are converted with the header's full scales; a count at either
 end of the int16 range marks the sample saturated.
 """
@@ -26,7 +27,7 @@ from firmware_bridge.logformat import (
     LogFormatError,
     LogReader,
 )
-from firmware_bridge.logformat.records import FILE_MAGIC
+from firmware_bridge.logformat.records import FILE_MAGIC, EventKind
 
 from .clean import CounterUnwrapper, place_counter
 from .errors import InputReadError, map_log_format_error
@@ -129,30 +130,34 @@ class SuitLogSource:
         imu: list[npt.NDArray[np.void]] = []
         # GNSS blocks, each with the number of IMU samples read before it.
         gnss: list[tuple[int, npt.NDArray[np.void]]] = []
+        events: list[tuple[int, npt.NDArray[np.void]]] = []
         count = 0
         try:
             for block in self._reader.blocks():
                 if block.kind == BlockType.IMU:
                     if count >= GROUP_SAMPLES:
-                        yield self._group(imu, gnss)
-                        imu, gnss, count = [], [], 0
+                        yield self._group(imu, gnss, events)
+                        imu, gnss, events, count = [], [], [], 0
                     imu.append(block.records)
                     count += len(block.records)
                 elif block.kind == BlockType.GNSS:
                     gnss.append((count, block.records))
+                elif block.kind == BlockType.EVENT:
+                    events.append((count, block.records))
         except LogFormatError as exc:
             raise map_log_format_error(exc) from exc
-        if imu or gnss:
-            yield self._group(imu, gnss)
+        if imu or gnss or events:
+            yield self._group(imu, gnss, events)
 
     def _group(
         self,
         imu: list[npt.NDArray[np.void]],
         gnss: list[tuple[int, npt.NDArray[np.void]]],
+        events: list[tuple[int, npt.NDArray[np.void]]] | None = None,
     ) -> SourceChunk:
-        """Convert a group of IMU blocks and the GNSS blocks among them."""
+        """Convert a group of IMU blocks and the GNSS and event blocks among them."""
         wraps_before = self._unwrapper.wraps
-        reference = self._unwrapper.reference
+        reference = start_reference = self._unwrapper.reference
         if imu:
             records = np.concatenate(imu) if len(imu) > 1 else imu[0]
             samples = self._samples(records)
@@ -168,10 +173,24 @@ class SuitLogSource:
                     int(samples.t_us[after - 1]),
                 )
             fixes.append(self._fixes(gnss_records, reference))
+        airbags = [np.empty(0, dtype=np.int64)]
+        for after, event_records in events or []:
+            deployed = event_records[event_records["kind"] == EventKind.AIRBAG_DEPLOYED]
+            if not len(deployed):
+                continue
+            # Placed like a fix: against the IMU sample written just before it.
+            placed_from = start_reference
+            if after > 0 and records is not None:
+                placed_from = (
+                    int(records["t_us"][after - 1]),
+                    int(samples.t_us[after - 1]),
+                )
+            airbags.append(place_counter(deployed["t_us"], *placed_from))
         return SourceChunk(
             samples,
             GnssFixes.concat(fixes),
             counter_wraps=self._unwrapper.wraps - wraps_before,
+            airbag_t_us=np.concatenate(airbags),
         )
 
     def _samples(self, records: npt.NDArray[np.void]) -> SampleChunk:

@@ -3,6 +3,14 @@
 One place decides which object store, which BLE backend and which crash
 model a gateway uses, so the service, the demo and ``edge-agent ingest``
 cannot drift apart.
+
+Federated learning is wired here too: with ``[processing] training_windows``
+on, processing keeps labelled windows of each log in ``buffer/fl-windows.db``
+(``AgentRuntime.training_store``), and with MQTT on, the ``crash_verdict``
+and ``training_consent`` commands reach that store through
+``edge_agent.fl.TrainingCommandHandler``, chained after the model manager's
+handler. Consent commands are applied even with training windows off, so an
+opt-out holds when they are switched on later.
 """
 
 from __future__ import annotations
@@ -14,9 +22,16 @@ from pathlib import Path
 
 from edge_agent.config import GatewayConfig
 from edge_agent.custody import CustodyBuffer, RetentionPolicy
+from edge_agent.fl.inbound import TrainingCommandHandler
+from edge_agent.fl.store import STORE_FILE_NAME
 from edge_agent.modelmgr import ModelInstallError, ModelManager
 from edge_agent.modelmgr.wiring import build_model_manager
-from edge_agent.mqtt import GatewayMqttClient, InboundHandler, MqttError
+from edge_agent.mqtt import (
+    GatewayMqttClient,
+    InboundHandler,
+    InboundMessage,
+    MqttError,
+)
 from edge_agent.processing import CrashDetector, ProcessOptions
 from edge_agent.processing.errors import CrashModelError
 from edge_agent.upload import (
@@ -96,6 +111,10 @@ class AgentRuntime:
     mqtt: GatewayMqttClient | None = None
     # Signed model updates ([models] enabled); started by the service.
     models: ModelManager | None = None
+    # The labelled-window store processing fills ([processing]
+    # training_windows), and how many logs failed to reach it.
+    training_store: Path | None = None
+    training_store_errors: int = 0
 
     def use_model(self, info: ModelInfo) -> None:
         """Load ``info`` as the crash detector the next logs are scored with.
@@ -177,9 +196,11 @@ def open_runtime(
             if detector is None:
                 detector = CrashDetector(models.active_info())
         detector = detector or CrashDetector.shipped()
-        mqtt = _start_mqtt(
-            config, buffer_root, None if models is None else models.on_inbound
-        )
+        handlers: list[InboundHandler] = []
+        if models is not None:
+            handlers.append(models.on_inbound)
+        handlers.append(TrainingCommandHandler(buffer_root / STORE_FILE_NAME))
+        mqtt = _start_mqtt(config, buffer_root, _chain(handlers))
     except BaseException:
         buffer.close()
         raise
@@ -193,13 +214,33 @@ def open_runtime(
         process_options=ProcessOptions(
             chunk_s=config.processing.chunk_s,
             compresslevel=config.processing.gzip_level,
+            training_windows=config.processing.training_windows,
         ),
         mqtt=mqtt,
         models=models,
+        training_store=(
+            buffer_root / STORE_FILE_NAME
+            if config.processing.training_windows
+            else None
+        ),
     )
     if models is not None:
         models.on_model = runtime.use_model
     return runtime
+
+
+def _chain(handlers: list[InboundHandler]) -> InboundHandler:
+    """Return a handler passing each message to every handler in turn.
+
+    Each handler ignores the kinds it does not own; an error in one is the
+    dispatcher's to quarantine and count.
+    """
+
+    def handle(message: InboundMessage) -> None:
+        for handler in handlers:
+            handler(message)
+
+    return handle
 
 
 def _start_mqtt(

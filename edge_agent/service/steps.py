@@ -12,6 +12,13 @@ processing pipeline and the uploader see plaintext working copies that exist
 only for the step; a stored file that fails authentication is quarantined
 like bad input, while a wrong key stops the step (a set-up problem, not bad
 data).
+
+After a log is processed, the windows processing kept for federated training
+go to the labelled-window store (``edge_agent.fl.store``): airbag events
+and the crashes the model detected are labelled there, riders who opted out
+are skipped. That store is a side line: if it fails, a WARNING says so, the
+runtime counts it (``training_store_errors``) and the log goes on as
+processed.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from edge_agent.custody import (
     LogState,
     WrongKeyError,
 )
+from edge_agent.fl.store import WindowStore
 from edge_agent.ingest import UnitOptions, ingest_file
 from edge_agent.mqtt import EventType, GatewayEvent
 from edge_agent.processing import (
@@ -146,6 +154,41 @@ def _process_one(runtime: AgentRuntime, record: LogRecord) -> ProcessResult:
     )
 
 
+def _keep_training_windows(
+    runtime: AgentRuntime, record: LogRecord, result: ProcessResult
+) -> ProcessResult:
+    """Store the log's training windows; return the result without them.
+
+    Never raises: the window store must not hold up custody.
+    """
+    training = result.training
+    if training is None or runtime.training_store is None:
+        return result
+    who = f"suit {record.suit_serial}: log {record.log_id}"
+    try:
+        with WindowStore(runtime.training_store) as store:
+            store.add_log(
+                log_id=record.log_id,
+                rider_id=record.rider_id or "",
+                windows=training.windows,
+                starts_s=training.starts_s,
+                airbag_offsets_s=training.airbag_offsets_s,
+                detected_offsets_s=[event.t_offset_s for event in result.crash.events],
+                # Processing already kept one normal window in NORMAL_EVERY.
+                negative_every=1,
+            )
+    except Exception as exc:
+        runtime.training_store_errors += 1
+        _LOGGER.warning(
+            "%s: training windows not stored (%d failures so far): %s",
+            who,
+            runtime.training_store_errors,
+            exc,
+        )
+    # The windows are stored (or lost); the step report need not hold them.
+    return dataclasses.replace(result, training=None)
+
+
 class _RejectedInput(Exception):
     """Bad input of an encrypted log, its message naming the stored file."""
 
@@ -198,6 +241,7 @@ def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepR
                 _LOGGER.exception("%s: %s; kept in %s", who, reason, entry.stored_path)
                 continue
             task.advance(1)
+        result = _keep_training_windows(runtime, record, result)
         report.processed.append(record.log_id)
         report.results[record.log_id] = result
         _LOGGER.info(
