@@ -56,7 +56,8 @@ def test_shipped_model_has_contract_tensors(shipped_info: ModelInfo) -> None:
     interpreter = Interpreter(model_path=str(shipped_info.path))
     (window,) = interpreter.get_input_details()
     assert list(window["shape_signature"]) == [-1, *WINDOW_SHAPE]
-    expected = np.int8 if shipped_info.metadata.precision == "int8" else np.float32
+    full = shipped_info.metadata.precision == "int8-full"
+    expected = np.int8 if full else np.float32
     assert window["dtype"] == expected
     signature = interpreter.get_signature_list()[shipped_info.metadata.signature_key]
     assert signature["inputs"] == [contract.INPUT_NAME]
