@@ -304,6 +304,24 @@ def _seed_range(seeds: list[int]) -> dict[str, int]:
     return {"first": seeds[0], "last": seeds[-1], "count": len(seeds)}
 
 
+def _limit_threads(tf: Any, threads: int) -> None:
+    """Give TensorFlow ``threads`` intra-op threads, if it has not started yet.
+
+    TensorFlow fixes its thread pools when its context first runs an op; in a
+    process that already used it (a test session, a notebook) the pools stay
+    as they are, which changes speed, not results.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        _LOGGER.warning(
+            "training: TensorFlow is already running; keeping its thread pools "
+            "(asked for %d intra-op threads)",
+            threads,
+        )
+
+
 def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
     """Synthesise recordings, train, choose the decision rule, write the run.
 
@@ -313,8 +331,7 @@ def train_run(config: TrainConfig, run_dir: Path) -> TrainResult:
     import keras
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(config.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    _limit_threads(tf, config.threads)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)

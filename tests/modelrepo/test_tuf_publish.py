@@ -14,6 +14,7 @@ from modelrepo_env import MODEL, RepoWorld, make_world, model_files
 from cloud_coordinator.catalog import SqliteCatalog
 from cloud_coordinator.cli import main as coordinator_main
 from cloud_coordinator.modelrepo import (
+    ModelRepoError,
     PublishRefused,
     RolloutError,
     RolloutSettings,
@@ -70,19 +71,31 @@ def test_tuf_publish_gate_refuses_worse_model_unless_approved(
     head = load_head(shipped_path(".json"))
     before = world.repo.status().versions["targets"]
 
-    # The head turned around: crashes score low, riding high.
-    refused = world.publisher.publish_from_head(-head.kernel, -head.bias)
+    # The bias pushed up: every crash still found, but riding alarms too.
+    alarmist = (head.kernel, head.bias + 20.0)
+    refused = world.publisher.publish_from_head(*alarmist)
 
     assert not refused.published
     assert not refused.gate.passed
-    assert any(
-        "false alarms" in r or "validation crashes" in r for r in refused.gate.reasons
-    )
+    assert any("false alarms" in r for r in refused.gate.reasons)
     assert world.repo.status().versions["targets"] == before
 
-    approved = world.publisher.publish_from_head(-head.kernel, -head.bias, approve=True)
+    approved = world.publisher.publish_from_head(*alarmist, approve=True)
     assert approved.published and approved.approved
     assert _metadata(world, approved.version).evaluation["approved_by_rnd"] is True
+
+
+def test_tuf_publish_refuses_a_model_that_finds_no_crash_even_approved(
+    world: RepoWorld,
+) -> None:
+    head = load_head(shipped_path(".json"))
+    before = world.repo.status().versions["targets"]
+
+    # The head turned around: crashes score low. With no crash detected there
+    # are no reference crashes for the gateways' shadow test.
+    with pytest.raises(ModelRepoError, match="detects no validation crash"):
+        world.publisher.publish_from_head(-head.kernel, -head.bias, approve=True)
+    assert world.repo.status().versions["targets"] == before
 
 
 def test_tuf_publish_refuses_version_not_above_published(world: RepoWorld) -> None:
