@@ -41,7 +41,9 @@ MAX_ID_CHARS = 200
 MAX_KEY_BYTES = 1024
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # Characters an id must not contain: separators and C0/C1 control characters.
-_BAD_ID_CHAR_RE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+# U+FFFD is what a server makes of bytes that are not UTF-8: an id holding
+# it was never what the client meant, so it is refused with the rest.
+_BAD_ID_CHAR_RE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\ufffd]")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _VERSION_CHARS = 200
 
@@ -76,7 +78,8 @@ def check_identifier(field_name: str, value: object) -> str:
     """Return ``value`` if it can be a rider, suit, log or technician id.
 
     The rule matches the gateway's key segments: 1-200 characters, no ``/``
-    or ``\\``, no control characters, not ``.`` or ``..``.
+    or ``\\``, no control characters, no U+FFFD (the mark of bytes that were
+    not UTF-8), not ``.`` or ``..``.
 
     Raises:
         InvalidRecord: the value breaks the rule (the message names the field).
@@ -90,7 +93,7 @@ def check_identifier(field_name: str, value: object) -> str:
     ):
         raise InvalidRecord(
             f"{field_name} {value!r}: expected 1-{MAX_ID_CHARS} characters "
-            "without '/', '\\', control characters, '.' or '..'"
+            "without '/', '\\', control characters or U+FFFD, not '.' or '..'"
         )
     return value
 

@@ -183,11 +183,6 @@ def test_security_every_path_parameter_refuses_hostile_values(world: World) -> N
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known finding: invalid UTF-8 in a path id reaches the app as U+FFFD, "
-    "which check_identifier accepts (PUT /api/v1/riders/%FF%FE creates a rider)",
-)
 def test_security_invalid_utf8_in_ids_is_refused(world: World) -> None:
     wrong = _refusals(world.env, _cases(world.env, {"bad-utf8": BAD_UTF8}))
     assert not wrong, "\n".join(wrong)
