@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
 .PHONY: system azurite demo test lint format bench-processing bench-processing-250 \
-	bench-ble bench-api bench-ingest bench-jobs bench-fl bench-model bench-model-update evaluate-model bench-store-encryption \
+	bench-ble bench-api bench-devices bench-ingest bench-jobs bench-fl bench-model bench-model-update evaluate-model bench-store-encryption \
 	kill-test flaky-test fuzz clean
 
 $(BIN)/python:
@@ -65,6 +65,10 @@ bench-api: $(VENV)/.dev-installed
 # a 10x peak (figures in docs/benchmarks.md).
 bench-ingest: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_ingest.py
+
+# Live device samples over TLS MQTT into catalogued CSV objects.
+bench-devices: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_devices.py
 
 # A calculate-analytics job on the 50 MB reference log, server side.
 bench-jobs: $(VENV)/.dev-installed
