@@ -116,7 +116,8 @@ def azure_blob_endpoint(
                 "[store] kind = 'azure': no endpoint_url, BlobEndpoint or account"
             )
         suffix = fields.get("EndpointSuffix", "core.windows.net")
-        url = f"{fields.get('DefaultEndpointsProtocol', 'https')}://{account}.blob.{suffix}"
+        scheme = fields.get("DefaultEndpointsProtocol", "https")
+        url = f"{scheme}://{account}.blob.{suffix}"
     parts = urlsplit(url)
     if not parts.hostname:
         raise StoreSettingsError(f"[store] azure endpoint {url!r}: no host")

@@ -159,7 +159,9 @@ class FailingOnce(S3Store):
 
     failures_left = 1
 
-    def upload_part(self, bucket, key, upload_id, part_number, data, checksum):  # type: ignore[no-untyped-def]
+    def upload_part(  # type: ignore[no-untyped-def]
+        self, bucket, key, upload_id, part_number, data, checksum
+    ):
         if part_number == 2 and self.failures_left:
             self.failures_left -= 1
             raise ObjectStoreUnavailable(f"upload {bucket}/{key}: link dropped")
@@ -198,7 +200,12 @@ def test_interrupted_multipart_upload_resumes_on_seaweedfs(
         upload_archive(big.parent, "r9", "SUIT-Z", **kwargs)  # type: ignore[arg-type]
     assert store.list_multipart_uploads(buckets.archive)
 
-    report = upload_archive(big.parent, "r9", "SUIT-Z", **kwargs)  # type: ignore[arg-type]
+    report = upload_archive(
+        big.parent,
+        "r9",
+        "SUIT-Z",
+        **kwargs,  # type: ignore[arg-type]
+    )
     assert report.parts_reused == 1 and report.parts_sent == 2
     key = report.uploaded["dump.bin"].key
     assert _sha(store.get_object(buckets.archive, key)) == _sha(big.read_bytes())

@@ -54,7 +54,10 @@ def _connect(
     services = env.app.state.services
     env.app.state.services = dataclasses.replace(
         services,
-        lifecycle=LifecycleServices(broker=broker_cfg, publisher=publisher),  # type: ignore[arg-type]
+        lifecycle=LifecycleServices(
+            broker=broker_cfg,  # type: ignore[arg-type]
+            publisher=publisher,
+        ),
     )
 
 

@@ -129,7 +129,11 @@ def test_notify_outbox_rejects_bad_notifications(
     sqlite_catalog: Catalog, kwargs: dict[str, str], message: str
 ) -> None:
     with pytest.raises(InvalidRecord, match=message):
-        record_notification(sqlite_catalog, payload={}, **kwargs)  # type: ignore[arg-type]
+        record_notification(
+            sqlite_catalog,
+            payload={},
+            **kwargs,  # type: ignore[arg-type]
+        )
     with pytest.raises(InvalidRecord, match="not JSON"):
         record_notification(
             sqlite_catalog, type="crash_detected", rider_id="r1", payload={"x": {1, 2}}

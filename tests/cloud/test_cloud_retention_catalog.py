@@ -56,7 +56,8 @@ class LifecycleContract:
         raise NotImplementedError
 
     def _raw(self, catalog: Catalog, **fields: object) -> CatalogObject:
-        return catalog.upsert_object(make_record(**fields)).object  # type: ignore[arg-type]
+        record = make_record(**fields)  # type: ignore[arg-type]
+        return catalog.upsert_object(record).object
 
     def test_expired_raw_follows_the_policy(self, catalog: Catalog) -> None:
         plain = self._raw(catalog, rider="r1", created_at=T0)

@@ -76,7 +76,9 @@ def test_privacy_cli_export_and_erase(
     assert main([*base, "export", "--rider", "r1", "--out", str(out_file)]) == EXIT_OK
     with tarfile.open(out_file) as archive:
         names = archive.getnames()
-        manifest = json.load(io.BytesIO(archive.extractfile("manifest.json").read()))  # type: ignore[union-attr]
+        member = archive.extractfile("manifest.json")
+        assert member is not None
+        manifest = json.load(io.BytesIO(member.read()))
     assert f"objects/raw/{keys['r1']}" in names
     assert all("/r2/" not in name for name in names)
     assert len(manifest["objects"]) == 2

@@ -351,7 +351,9 @@ class Shift:
         return np.concatenate([accel, gyro], axis=-1).astype(np.float32)
 
 
-def _specs(seeds: Sequence[int]) -> list[dataset.RideSpec]:  # type: ignore[name-defined]
+def _specs(
+    seeds: Sequence[int],
+) -> list[dataset.RideSpec]:  # type: ignore[name-defined]
     return [replace(spec, riding_s=RIDING_S) for spec in dataset.plan_rides(seeds)]
 
 
@@ -384,7 +386,10 @@ class EmulatedGateway:
         status = "Charging" if online else "Discharging"
         (self.power_root / "BAT0" / "status").write_text(f"{status}\n")
 
-    def heldout_windows(self, ride: dataset.RideWindows) -> npt.NDArray[np.float32]:  # type: ignore[name-defined]
+    def heldout_windows(
+        self,
+        ride: dataset.RideWindows,  # type: ignore[name-defined]
+    ) -> npt.NDArray[np.float32]:
         """Return a held-out ride's windows as this gateway's sensor sees them."""
         return ride.windows if self.shift is None else self.shift.apply(ride.windows)
 
