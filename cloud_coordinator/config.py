@@ -153,6 +153,7 @@ source, the key, the value found and what is allowed.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tomllib
 import typing
@@ -191,6 +192,8 @@ ENV_PREFIX = "CLOUD_COORDINATOR_"
 # Raw data is kept 2-4 weeks (product decision); other values are accepted
 # (tests shorten the window) but logged.
 RAW_DAYS_RANGE = (14.0, 28.0)
+# Beyond ten years a retention date stops being a policy (and overflows dates).
+MAX_RAW_DAYS = 3650.0
 # Download links must be short-lived: long enough to start a 250 MB
 # download on a slow line, short enough that a leaked link is soon useless.
 URL_TTL_RANGE_S = (10, 3600)
@@ -462,6 +465,8 @@ def _coerce(where: str, value: Any, expected: type) -> Any:
             ) from exc
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} = {value!r}: expected a finite number")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(
             f"{where} = {value!r}: expected {expected.__name__}, "
@@ -514,8 +519,10 @@ def _check(config: CoordinatorConfig, source: str) -> None:
     if bool(api.tls_cert_file) != bool(api.tls_key_file):
         raise ConfigError(f"{source}: [api] tls_cert_file and tls_key_file go together")
     days = config.retention.raw_days
-    if days < 0:
-        raise ConfigError(f"{source}: [retention] raw_days = {days}: must be >= 0")
+    if not 0 <= days <= MAX_RAW_DAYS:
+        raise ConfigError(
+            f"{source}: [retention] raw_days = {days}: expected 0-{MAX_RAW_DAYS}"
+        )
     if not RAW_DAYS_RANGE[0] <= days <= RAW_DAYS_RANGE[1]:
         _LOGGER.warning(
             "%s: [retention] raw_days = %s is outside the product's %s-%s days",
@@ -660,11 +667,15 @@ def load_config(
     document: dict[str, Any] = {}
     if path is not None:
         try:
-            document = tomllib.loads(Path(path).read_text())
+            document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte {exc.start}): a TOML file is UTF-8"
+            ) from exc
     unknown = sorted(set(document) - set(_SECTIONS))
     if unknown:
         raise ConfigError(

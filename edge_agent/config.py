@@ -49,6 +49,7 @@ scalar keys, e.g. ``EDGE_AGENT_STORE_ENDPOINT_URL``.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -273,19 +274,44 @@ _SUIT_ALLOWED = {
 }
 
 
+# Spellings of a boolean accepted from environment variables.
+_BOOL_WORDS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
+
+
+def _from_text(where: str, text: str, expected: type) -> Any:
+    """Convert an environment variable's text to ``expected``."""
+    if expected is bool:
+        word = text.strip().lower()
+        if word not in _BOOL_WORDS:
+            raise ConfigError(
+                f"{where} = {text!r}: expected a boolean "
+                f"({', '.join(sorted(_BOOL_WORDS))})"
+            )
+        return _BOOL_WORDS[word]
+    try:
+        return expected(text.strip())
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} = {text!r}: expected {expected.__name__}") from exc
+
+
 def _coerce(section: str, key: str, value: Any, default: Any, source: str) -> Any:
     where = f"{source}: [{section}] {key}"
     expected = type(default) if default is not None else str
     if isinstance(value, str) and expected is not str:
-        try:
-            value = {"true": True, "false": False}.get(value.lower(), value)
-            value = expected(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"{where} = {value!r}: expected {expected.__name__}"
-            ) from exc
+        value = _from_text(where, value, expected)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} = {value!r}: expected a finite number")
     if not isinstance(value, expected):
         raise ConfigError(
             f"{where} = {value!r}: expected {expected.__name__}, "
@@ -309,10 +335,11 @@ def _section(cls: type[Any], section: str, raw: dict[str, Any], source: str) -> 
             )
         values[key] = _coerce(section, key, value, getattr(defaults, key), source)
     for key in known:
-        env = os.environ.get(f"{ENV_PREFIX}{section}_{key}".upper())
+        env_name = f"{ENV_PREFIX}{section}_{key}".upper()
+        env = os.environ.get(env_name)
         if env is not None:
             values[key] = _coerce(
-                section, key, env, getattr(defaults, key), f"environment {ENV_PREFIX}"
+                section, key, env, getattr(defaults, key), f"environment {env_name}"
             )
     return replace(defaults, **values)
 
@@ -363,8 +390,10 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> Gatewa
         workdir=Path(gateway.get("workdir", ".")).expanduser(),
         store=_section(StoreConfig, "store", raw.get("store", {}), source),
         ble=_section(BleConfig, "ble", raw.get("ble", {}), source),
-        processing=_section(
-            ProcessingConfig, "processing", raw.get("processing", {}), source
+        processing=_checked(
+            "processing",
+            _section(ProcessingConfig, "processing", raw.get("processing", {}), source),
+            source,
         ),
         retention=_section(
             RetentionConfig, "retention", raw.get("retention", {}), source
@@ -407,6 +436,9 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("service", "step_stall_s"): (1.0, 86400.0, "1..86400 seconds"),
     ("metrics", "port"): (0, 65535, "0 (off) or a TCP port 1..65535"),
     ("models", "check_interval_s"): (1.0, 7 * 86400.0, "1..604800 seconds"),
+    # gzip levels are 0 (stored) to 9; CSV chunks between 1 s and an hour.
+    ("processing", "gzip_level"): (0, 9, "0..9"),
+    ("processing", "chunk_s"): (1.0, 3600.0, "1..3600 seconds"),
 }
 
 
@@ -438,4 +470,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(f"{path}: configuration file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}): a TOML file is UTF-8"
+        ) from exc
     return config_from_mapping(raw, source=str(path))

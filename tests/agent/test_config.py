@@ -39,6 +39,11 @@ def test_example_configuration_loads() -> None:
             ["[suits.S1] user_type", "professional"],
         ),
         ('[gateway\nid = "g"\n', ["not valid TOML"]),
+        (
+            '[gateway]\nid = "g"\n[processing]\ngzip_level = 42\n',
+            ["gzip_level", "0..9"],
+        ),
+        ('[gateway]\nid = "g"\n[ble]\nscan_timeout_s = nan\n', ["finite"]),
     ],
 )
 def test_errors_name_the_key_and_allowed_values(
@@ -65,4 +70,32 @@ def test_environment_overrides_a_key(
 
     monkeypatch.setenv("EDGE_AGENT_STORE_KIND", "tape")
     with pytest.raises(ConfigError, match="allowed values"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0", False), ("no", False), ("OFF", False), ("false", False), ("1", True)],
+)
+def test_environment_booleans_mean_what_they_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: bool
+) -> None:
+    path = _write(tmp_path, '[gateway]\nid = "g"\n')
+    monkeypatch.setenv("EDGE_AGENT_PROCESSING_TRAINING_WINDOWS", text)
+    assert load_config(path).processing.training_windows is expected
+
+
+def test_environment_errors_name_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, '[gateway]\nid = "g"\n')
+    monkeypatch.setenv("EDGE_AGENT_GATING_PULL_REQUIRES_CHARGING", "perhaps")
+    with pytest.raises(ConfigError, match="EDGE_AGENT_GATING_PULL_REQUIRES_CHARGING"):
+        load_config(path)
+
+
+def test_a_file_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_bytes(b"\xff\xfe[gateway]\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(path)
