@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from edge_agent.service.steps import (
     upload_pending,
     write_import_options,
 )
+from edge_agent.upload.errors import InvalidObjectKey
+from edge_agent.upload.layout import check_key_segment
 from firmware_bridge.logformat import LogFormatError, LogReader
 
 from .exit_codes import ExitCode
@@ -49,8 +52,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     workdir_argument(parser, required=False)
     parser.add_argument("--config", type=Path, help="gateway configuration (TOML)")
-    parser.add_argument("--rider", required=True, help="rider id of the files")
-    parser.add_argument("--suit", required=True, help="suit id of the files")
+    parser.add_argument(
+        "--rider", required=True, type=_key_id("rider_id"), help="rider id of the files"
+    )
+    parser.add_argument(
+        "--suit", required=True, type=_key_id("suit_id"), help="suit id of the files"
+    )
     parser.add_argument("--time-unit", choices=sorted(TIME_UNITS))
     parser.add_argument("--accel-unit", choices=sorted(ACCEL_UNITS))
     parser.add_argument("--gyro-unit", choices=sorted(GYRO_UNITS))
@@ -95,6 +102,18 @@ def _columns(specs: list[str]) -> dict[str, str]:
             )
         columns[field] = header
     return columns
+
+
+def _key_id(field_name: str) -> Callable[[str], str]:
+    """Return an argparse type that refuses ids no object key can hold."""
+
+    def check(value: str) -> str:
+        try:
+            return check_key_segment(field_name, value)
+        except InvalidObjectKey as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return check
 
 
 def _config(args: argparse.Namespace) -> GatewayConfig:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidObjectKey
 
-__all__ = ["BucketNames", "ObjectLayout", "ObjectRef"]
+__all__ = ["BucketNames", "ObjectLayout", "ObjectRef", "check_key_segment"]
 
 # Longest id segment accepted in a key; S3 keys are limited to 1024 bytes.
 MAX_SEGMENT_CHARS = 200
@@ -45,8 +45,8 @@ class ObjectRef:
         return f"{self.bucket}/{self.key}"
 
 
-def _segment(field_name: str, value: str) -> str:
-    """Check one id used as a key segment."""
+def check_key_segment(field_name: str, value: str) -> str:
+    """Return ``value`` if it can be a key segment; raise InvalidObjectKey if not."""
     if (
         not value
         or value in (".", "..")
@@ -76,12 +76,12 @@ class ObjectLayout:
         """Return where a log's processed CSV (gzip) goes."""
         key = "/".join(
             (
-                _segment("rider_id", rider_id),
-                _segment("suit_id", suit_id),
+                check_key_segment("rider_id", rider_id),
+                check_key_segment("suit_id", suit_id),
                 f"{log_day.year:04d}",
                 f"{log_day.month:02d}",
                 f"{log_day.day:02d}",
-                _segment("log_id", log_id) + ".csv.gz",
+                check_key_segment("log_id", log_id) + ".csv.gz",
             )
         )
         return ObjectRef(self.buckets.raw, key)
@@ -90,9 +90,9 @@ class ObjectLayout:
         """Return where a log's ride analytics JSON goes."""
         key = "/".join(
             (
-                _segment("rider_id", rider_id),
-                _segment("suit_id", suit_id),
-                _segment("log_id", log_id) + ".json",
+                check_key_segment("rider_id", rider_id),
+                check_key_segment("suit_id", suit_id),
+                check_key_segment("log_id", log_id) + ".json",
             )
         )
         return ObjectRef(self.buckets.analytics, key)
@@ -101,10 +101,10 @@ class ObjectLayout:
         """Return where a file of a log with a detected crash goes."""
         key = "/".join(
             (
-                _segment("rider_id", rider_id),
-                _segment("suit_id", suit_id),
-                _segment("log_id", log_id),
-                _segment("name", name),
+                check_key_segment("rider_id", rider_id),
+                check_key_segment("suit_id", suit_id),
+                check_key_segment("log_id", log_id),
+                check_key_segment("name", name),
             )
         )
         return ObjectRef(self.buckets.crash, key)
@@ -113,9 +113,9 @@ class ObjectLayout:
         """Return the prefix under which every crash file of a log lives."""
         key = "/".join(
             (
-                _segment("rider_id", rider_id),
-                _segment("suit_id", suit_id),
-                _segment("log_id", log_id),
+                check_key_segment("rider_id", rider_id),
+                check_key_segment("suit_id", suit_id),
+                check_key_segment("log_id", log_id),
             )
         )
         return ObjectRef(self.buckets.crash, key + "/")
@@ -126,10 +126,10 @@ class ObjectLayout:
         """Return where an archived on-premise file goes, under its own name."""
         key = "/".join(
             (
-                _segment("rider_id", rider_id),
-                _segment("suit_id", suit_id),
-                _segment("upload_id", upload_id),
-                _segment("original_name", original_name),
+                check_key_segment("rider_id", rider_id),
+                check_key_segment("suit_id", suit_id),
+                check_key_segment("upload_id", upload_id),
+                check_key_segment("original_name", original_name),
             )
         )
         return ObjectRef(self.buckets.archive, key)

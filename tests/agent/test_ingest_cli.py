@@ -81,3 +81,16 @@ def test_missing_unit_options_name_the_file_and_option(
     out = capsys.readouterr().out
     assert code == 4
     assert "export.csv" in out and "--time-unit" in out
+
+
+@pytest.mark.parametrize("rider", ["../../etc", "a/b", ".", ""])
+def test_ids_no_object_key_can_hold_are_a_usage_error(
+    tmp_path: Path, rider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "ride.slog"
+    log.write_bytes(b"")
+    workdir = tmp_path / "w"
+    argv = ["ingest", "--workdir", str(workdir), "--rider", rider, "--suit", "s1"]
+    assert main([*argv, str(log)]) == 2
+    assert "cannot be a key segment" in capsys.readouterr().err
+    assert not workdir.exists()
