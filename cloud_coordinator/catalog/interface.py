@@ -269,9 +269,11 @@ class Catalog(Protocol):
         """Delete an object's row and audit it in one transaction.
 
         With ``expired_at``, only if the retention policy still lets the
-        object go then. ``before_commit`` runs inside the transaction with
-        the row (to delete the stored bytes); if it raises, nothing is
-        deleted. Returns the deleted row, or None if there was none to go.
+        object go then and its current retention date was announced (a
+        retention notice recorded for it). ``before_commit`` runs inside
+        the transaction with the row (to delete the stored bytes); if it
+        raises, nothing is deleted. Returns the deleted row, or None if
+        there was none to go.
         """
         ...
 
@@ -284,6 +286,7 @@ class Catalog(Protocol):
     ) -> list[CatalogObject]:
         """Return raw objects whose window closed by ``now`` and that may go.
 
+        Only objects whose current retention date was announced are listed.
         Ordered by ``(retention_until, object_id)``; pass the last row's
         pair as ``after`` for the next page.
         """
@@ -297,13 +300,20 @@ class Catalog(Protocol):
         limit: int,
         after: tuple[dt.datetime, int] | None = None,
     ) -> list[CatalogObject]:
-        """Return raw objects due by ``notify_until`` whose date is unannounced."""
+        """Return raw objects due by ``notify_until`` whose date is unannounced.
+
+        Includes objects whose date passed already without a notice.
+        """
         ...
 
     def mark_retention_notified(
         self, objects: Iterable[CatalogObject], at: dt.datetime
     ) -> int:
-        """Record that each object's deletion date was announced."""
+        """Record that each object's deletion date was announced at ``at``.
+
+        ``retention_until`` of each object is the announced date; a stored
+        date that is earlier is pushed forward to it. Each notice is audited.
+        """
         ...
 
     def record_crash_verdict(self, verdict: CrashVerdictRecord) -> CrashVerdictRecord:

@@ -10,6 +10,12 @@ the bytes and the row are gone and the audit says so, or nothing changed
 retried). The retention guard re-applies the policy inside that
 transaction: a log whose crash was learnt, or a rider who became
 professional, since the listing is never deleted.
+
+Raw data is never deleted unannounced: an object may go only when a
+retention notice was recorded for its current retention date (a date
+changed since, by a re-upload or a rider update, must be announced again).
+Recording a notice pushes the object's retention date, and so its download
+window, forward to the announced date when that is later.
 """
 
 from __future__ import annotations
@@ -107,12 +113,20 @@ _POLICY = """
         SELECT 1 FROM riders r WHERE r.rider_id = o.rider_id
         AND r.user_type = 'professional')
 """
+# Deletion also needs the rider told of the current date (see module doc).
+_ANNOUNCED = """
+    EXISTS (
+        SELECT 1 FROM retention_notices n WHERE n.object_id = o.object_id
+        AND n.retention_until = o.retention_until)
+"""
 
 
 class LifecycleSql:
     """Audit, retention, verdict and job methods of the SQL catalog."""
 
     _dialect: Dialect
+    # Who the audit log names for recorded retention notices.
+    _notice_actor = "retention"
 
     @abstractmethod
     def _transaction(self, *, write: bool) -> AbstractContextManager[Any]:
@@ -220,7 +234,8 @@ class LifecycleSql:
 
         The audit entry gets the object's rider, suit, log, bucket, key,
         SHA-256 and size. With ``expired_at`` the row is deleted only if the
-        retention policy still lets it go at that time. ``before_commit``
+        retention policy still lets it go at that time and its current
+        retention date was announced to the rider. ``before_commit``
         runs inside the transaction with the row (to delete the stored
         bytes); an exception from it undoes everything.
 
@@ -233,7 +248,10 @@ class LifecycleSql:
         condition = f"o.object_id = {self._p('object_id')}"
         if expired_at is not None:
             params["now"] = self._dialect.time_in(expired_at)
-            condition += f" AND {_POLICY} AND o.retention_until <= {self._p('now')}"
+            condition += (
+                f" AND {_POLICY} AND {_ANNOUNCED} "
+                f"AND o.retention_until <= {self._p('now')}"
+            )
         with self._transaction(write=True) as cursor:
             cursor.execute(
                 f"SELECT {_O_COLUMNS} FROM objects o WHERE {condition}"
@@ -308,11 +326,13 @@ class LifecycleSql:
 
         The policy is applied again here, not only through the stored
         retention date: no object of the log says crash, and the rider is
-        not professional. Ordered by ``(retention_until, object_id)``;
-        ``after`` (the last row's pair) returns the next page.
+        not professional. An object whose current date was not announced
+        (no notice recorded for it) is not listed: it waits for its notice.
+        Ordered by ``(retention_until, object_id)``; ``after`` (the last
+        row's pair) returns the next page.
         """
         return self._policy_select(
-            f"o.retention_until <= {self._p('now')}",
+            f"o.retention_until <= {self._p('now')} AND {_ANNOUNCED}",
             {"now": self._dialect.time_in(now)},
             limit,
             after,
@@ -329,31 +349,81 @@ class LifecycleSql:
         """Return raw objects due to go by ``notify_until`` not yet announced.
 
         An object counts as announced when a notice was recorded for its
-        current retention date (a changed date is announced again). Paged
-        like :meth:`list_expired_raw`.
+        current retention date (a changed date is announced again). Objects
+        whose date passed already (``<= now``) without a notice, because the
+        job did not run in their notice window, are listed too: they must
+        be announced before they may go. ``now`` is kept for the interface.
+        Paged like :meth:`list_expired_raw`.
         """
+        del now  # a date already past is due for its notice as well
         return self._policy_select(
-            f"o.retention_until > {self._p('now')} "
-            f"AND o.retention_until <= {self._p('until')} AND NOT EXISTS ("
-            "SELECT 1 FROM retention_notices n WHERE n.object_id = o.object_id "
-            "AND n.retention_until = o.retention_until)",
-            {
-                "now": self._dialect.time_in(now),
-                "until": self._dialect.time_in(notify_until),
-            },
+            f"o.retention_until <= {self._p('until')} AND NOT {_ANNOUNCED}",
+            {"until": self._dialect.time_in(notify_until)},
             limit,
             after,
         )
 
+    def _keep_announced(
+        self, cursor: DbCursor, object_id: int, retention: dt.datetime | None
+    ) -> dt.datetime | None:
+        """Return ``retention``, or the later date the rider was told of.
+
+        A recomputed retention date (re-upload, rider update) never closes
+        the download window before the announced deletion date; None (data
+        kept) stays None.
+        """
+        if retention is None:
+            return None
+        cursor.execute(
+            "SELECT retention_until FROM retention_notices "
+            f"WHERE object_id = {self._p('object_id')}",
+            {"object_id": int(object_id)},
+        )
+        row = cursor.fetchone()
+        announced = None if row is None else self._dialect.time_out(row[0])
+        if announced is not None and announced > retention:
+            return announced
+        return retention
+
     def mark_retention_notified(
         self, objects: Iterable[CatalogObject], at: dt.datetime
     ) -> int:
-        """Record that each object's deletion date was announced; return count."""
+        """Record each object's announced deletion date; return the count.
+
+        ``item.retention_until`` is the date the rider was told (the
+        effective deletion date) and ``at`` when. An object whose stored
+        retention date is earlier is pushed forward to the announced date,
+        so its download window stays open until then; a stored date that is
+        later is kept and recorded as the announced one (the data stays
+        longer than announced, never shorter). Each notice is also written
+        to the audit log (``retention_notice``), which outlives the object
+        and its notice row.
+        """
         count = 0
         with self._transaction(write=True) as cursor:
             for item in objects:
                 if item.retention_until is None:
                     continue
+                until = item.retention_until
+                cursor.execute(
+                    "SELECT retention_until FROM objects WHERE object_id = "
+                    f"{self._p('object_id')}" + self._dialect.for_update,
+                    {"object_id": item.object_id},
+                )
+                row = cursor.fetchone()
+                stored = None if row is None else self._dialect.time_out(row[0])
+                if stored is not None and stored > until:
+                    until = stored
+                elif stored is not None and stored < until:
+                    cursor.execute(
+                        "UPDATE objects SET retention_until = "
+                        f"{self._p('until')} WHERE object_id = "
+                        f"{self._p('object_id')}",
+                        {
+                            "object_id": item.object_id,
+                            "until": self._dialect.time_in(until),
+                        },
+                    )
                 cursor.execute(
                     "INSERT INTO retention_notices (object_id, rider_id, "
                     "retention_until, notified_at) VALUES "
@@ -365,9 +435,26 @@ class LifecycleSql:
                     {
                         "object_id": item.object_id,
                         "rider_id": item.rider_id,
-                        "until": self._dialect.time_in(item.retention_until),
+                        "until": self._dialect.time_in(until),
                         "at": self._dialect.time_in(at),
                     },
+                )
+                audit = AuditEntry(
+                    AuditAction.RETENTION_NOTICE,
+                    self._notice_actor,
+                    rider_id=item.rider_id,
+                    suit_id=item.suit_id,
+                    log_id=item.log_id,
+                    bucket=item.bucket,
+                    key=item.key,
+                    object_id=item.object_id,
+                    sha256_hex=item.sha256_hex,
+                    size_bytes=item.size_bytes,
+                    detail=f"rider told at {at.isoformat()}: deleted after "
+                    f"{until.isoformat()}",
+                ).validated()
+                self._insert(
+                    cursor, "audit_log", self._audit_values(audit, self._now())
                 )
                 count += 1
         return count

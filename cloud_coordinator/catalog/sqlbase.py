@@ -303,6 +303,12 @@ class SqlCatalog(
                     )
             merged = self._merged(existing, record)
             params = self._row_params(merged, existing.created_at, now)
+            kept = self._keep_announced(
+                cursor,
+                existing.object_id,
+                self._dialect.time_out(params["retention_until"]),
+            )
+            params["retention_until"] = self._dialect.time_in(kept)
             outcome = (
                 UpsertOutcome.UPDATED
                 if existing.sha256_hex == record.sha256_hex
@@ -452,7 +458,11 @@ class SqlCatalog(
                 user_type=rider.user_type,
                 product=rider.product or existing.product,
             )
-            retention = self._retention.retention_until(record, existing.created_at)
+            retention = self._keep_announced(
+                cursor,
+                existing.object_id,
+                self._retention.retention_until(record, existing.created_at),
+            )
             if (
                 record.user_type is existing.user_type
                 and record.product == existing.product

@@ -7,8 +7,14 @@ One run (``cloud-coordinator retention``, from cron or the systemd timer in
    ``notice_days`` and whose date was not announced yet gets a
    ``raw_deletion_scheduled`` notification for its rider (through the
    notification outbox, with an id derived from the object and the date,
-   so a repeated run never announces twice), then the notice is recorded.
-2. **Delete.** Every raw object whose window has closed is deleted from the
+   so a repeated run never announces twice), then the notice is recorded
+   (and audited). The announced date is never less than ``notice_days``
+   after the notice: a window that closes sooner, or closed already because
+   the job did not run in the notice window, is pushed forward to
+   ``now + notice_days``, and the catalog moves the object's retention date
+   (its download window) there too.
+2. **Delete.** Every raw object whose window has closed and whose current
+   date was announced (the catalog lists nothing else) is deleted from the
    store and the catalog in one step, and the deletion is written to the
    audit log (:meth:`~cloud_coordinator.catalog.Catalog.delete_object`).
    The policy is checked again inside that transaction: a log with a crash
@@ -20,10 +26,15 @@ Dry run lists what each pass would do and changes nothing. A run is
 idempotent: what was announced or deleted is not found again. An object the
 store refuses to delete is counted as failed, left catalogued, and retried
 by the next run; the job goes on with the others.
+
+Known limit: a run that stops between sending a notice and recording it
+sends the notice again on the next run, with that run's (later) date; the
+rider hears twice, and the later date counts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -133,11 +144,12 @@ class RetentionJob:
             due = self._catalog.list_retention_notices_due(
                 report.now, until, limit=self._batch_size, after=after
             )
+            announced = [_announced(item, until) for item in due]
             if not report.dry_run:
-                for item in due:
+                for item in announced:
                     self._announce(item)
-                self._catalog.mark_retention_notified(due, report.now)
-            report.notified.extend(due)
+                self._catalog.mark_retention_notified(announced, report.now)
+            report.notified.extend(announced)
             if len(due) < self._batch_size:
                 return
             after = _position(due[-1])
@@ -237,6 +249,14 @@ class RetentionJob:
             deleted.retention_until,
         )
         return True
+
+
+def _announced(item: CatalogObject, earliest: dt.datetime) -> CatalogObject:
+    """Return ``item`` with the date to announce: not before ``earliest``."""
+    assert item.retention_until is not None
+    if item.retention_until >= earliest:
+        return item
+    return dataclasses.replace(item, retention_until=earliest)
 
 
 def _position(item: CatalogObject) -> tuple[dt.datetime, int]:

@@ -222,8 +222,12 @@ def test_e2e_gateway_to_rider_and_retention(
         assert deletion["type"] == "raw_deletion_scheduled"
         assert deletion["payload"]["log_id"] == plain.log
 
-        # ... and after it closed, the plain raw object goes, the crash one stays.
-        second = job.run(now=T0 + RAW_WINDOW + dt.timedelta(hours=1))
+        # ... which keeps the window open for the full notice period (to
+        # day 1 + 3); after it closed, the plain raw object goes, the crash
+        # one stays.
+        notice_end = T0 + dt.timedelta(days=1 + 3)
+        assert job.run(now=T0 + RAW_WINDOW + dt.timedelta(hours=1)).deleted == []
+        second = job.run(now=notice_end)
         assert [item.log_id for item in second.deleted] == [plain.log]
         plain_raw = plain.object_keys["raw_csv"].partition("/")[2]
         crash_raw = crashed.object_keys["raw_csv"].partition("/")[2]
@@ -247,4 +251,4 @@ def test_e2e_gateway_to_rider_and_retention(
         assert [(entry.bucket, entry.key) for entry in deletions] == [
             (buckets.raw, plain_raw)
         ]
-        assert job.run(now=T0 + RAW_WINDOW + dt.timedelta(hours=2)).deleted == []
+        assert job.run(now=notice_end + dt.timedelta(hours=1)).deleted == []

@@ -73,6 +73,10 @@ class LifecycleContract:
         catalog.upsert_rider(Rider("p1", UserType.PRIVATE))
         pro = catalog.get_object(pro.object_id) or pro
         assert pro.retention_until is not None
+        # Nothing unannounced may go; announce every raw object's date.
+        assert catalog.list_expired_raw(T0 + 15 * DAY, limit=100) == []
+        raws = [plain, crashed, sibling, young, pro]
+        catalog.mark_retention_notified(raws, T0)
 
         due = catalog.list_expired_raw(T0 + 15 * DAY, limit=100)
         assert {o.object_id for o in due} == {plain.object_id, pro.object_id}
@@ -90,6 +94,15 @@ class LifecycleContract:
     def test_delete_is_audited_and_guarded(self, catalog: Catalog) -> None:
         item = self._raw(catalog, created_at=T0)
         entry = AuditEntry(AuditAction.RETENTION_DELETE, "retention")
+        # Expired but never announced: the guard keeps it.
+        later = T0 + 15 * DAY
+        assert catalog.delete_object(item.object_id, entry, expired_at=later) is None
+        assert catalog.get_object(item.object_id) is not None
+        assert catalog.mark_retention_notified([item], T0) == 1
+        notices = _audit(catalog)
+        assert [(e.action, e.object_id) for e in notices] == [
+            (AuditAction.RETENTION_NOTICE, item.object_id)
+        ]
         # Not yet expired: the guard keeps it.
         assert catalog.delete_object(item.object_id, entry, expired_at=T0) is None
         assert catalog.get_object(item.object_id) is not None
@@ -103,7 +116,7 @@ class LifecycleContract:
                 item.object_id, entry, expired_at=T0 + 15 * DAY, before_commit=fail
             )
         assert catalog.get_object(item.object_id) is not None
-        assert _audit(catalog) == []
+        assert _audit(catalog) == notices
 
         seen: list[int] = []
         deleted = catalog.delete_object(
@@ -116,7 +129,7 @@ class LifecycleContract:
         assert catalog.get_object(item.object_id) is None
         # Idempotent: a second delete finds nothing and audits nothing.
         assert catalog.delete_object(item.object_id, entry) is None
-        (audited,) = _audit(catalog)
+        (_, audited) = _audit(catalog)
         assert audited.action is AuditAction.RETENTION_DELETE
         assert (audited.bucket, audited.key) == (item.bucket, item.key)
         assert audited.sha256_hex == item.sha256_hex
@@ -133,6 +146,45 @@ class LifecycleContract:
         assert catalog.list_retention_notices_due(now, now + 3 * DAY, limit=10) == []
         due = catalog.list_retention_notices_due(now, now + 10 * DAY, limit=10)
         assert [o.object_id for o in due] == [later.object_id]
+
+    def test_late_notice_moves_the_window(self, catalog: Catalog) -> None:
+        item = self._raw(catalog, rider="r1", created_at=T0)
+        assert item.retention_until is not None
+        now = T0 + 30 * DAY  # the date passed without a notice
+        assert catalog.list_expired_raw(now, limit=10) == []
+        (due,) = catalog.list_retention_notices_due(now, now + 3 * DAY, limit=10)
+        assert due.object_id == item.object_id
+        announced = dataclasses.replace(due, retention_until=now + 3 * DAY)
+        assert catalog.mark_retention_notified([announced], now) == 1
+        moved = catalog.get_object(item.object_id)
+        assert moved is not None and moved.retention_until == now + 3 * DAY
+        assert catalog.list_retention_notices_due(now, now + 3 * DAY, limit=10) == []
+        assert catalog.list_expired_raw(now + 2 * DAY, limit=10) == []
+        entry = AuditEntry(AuditAction.RETENTION_DELETE, "retention")
+        assert catalog.delete_object(item.object_id, entry, expired_at=now) is None
+        (notice,) = _audit(catalog, "r1")
+        assert notice.action is AuditAction.RETENTION_NOTICE
+        assert notice.detail is not None
+        assert (now + 3 * DAY).isoformat() in notice.detail
+        # An earlier announced date never shortens the window.
+        catalog.mark_retention_notified([due], now)
+        kept = catalog.get_object(item.object_id)
+        assert kept is not None and kept.retention_until == now + 3 * DAY
+        # A re-upload or a rider update recomputes the date: the announced
+        # one is kept, so the window never closes before the rider was told.
+        again = catalog.upsert_object(make_record(rider="r1", log=item.log_id))
+        assert again.object.object_id == item.object_id
+        assert again.object.retention_until == now + 3 * DAY
+        catalog.upsert_rider(Rider("r1", UserType.PROFESSIONAL, None, "t1"))
+        catalog.upsert_rider(Rider("r1", UserType.PRIVATE))
+        back = catalog.get_object(item.object_id)
+        assert back is not None and back.retention_until == now + 3 * DAY
+        expired = catalog.list_expired_raw(now + 3 * DAY, limit=10)
+        assert [o.object_id for o in expired] == [item.object_id]
+        assert (
+            catalog.delete_object(item.object_id, entry, expired_at=now + 3 * DAY)
+            is not None
+        )
 
     def test_audit_pages_and_rider_filter(self, catalog: Catalog) -> None:
         for index in range(5):

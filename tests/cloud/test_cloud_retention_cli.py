@@ -43,22 +43,37 @@ def test_retention_cli_dry_run_then_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config, catalog, store, keys = setup
-    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=15)).isoformat()
-    base = ["--config", str(config), "retention", "--now", later, "--list"]
-    assert main([*base, "--dry-run"]) == EXIT_OK
+    now = dt.datetime.now(dt.UTC)
+    later = (now + dt.timedelta(days=15)).isoformat()
+    base = ["--config", str(config), "retention", "--list"]
+    # The job did not run during the notice window: the dry run shows the
+    # notice due and no deletion (issue 5).
+    assert main([*base, "--now", later, "--dry-run"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert f"delete  r1 raw/{keys['r1']}" in out and "would notify 0" in out
+    assert f"notice  r1 raw/{keys['r1']}" in out
+    assert "would notify 1 objects, delete 0" in out
     assert store.head_object("raw", keys["r1"]) is not None
 
-    assert main(base) == EXIT_OK
+    # The late run tells the rider and keeps the data for the notice period.
+    assert main([*base, "--now", later]) == EXIT_OK
+    assert "did notify 1 objects, delete 0" in capsys.readouterr().out
+    assert store.head_object("raw", keys["r1"]) is not None
+    (notice,) = catalog.list_audit(limit=5).items
+    assert notice.action is AuditAction.RETENTION_NOTICE and notice.key == keys["r1"]
+
+    after = (now + dt.timedelta(days=19)).isoformat()
+    assert main([*base, "--now", after, "--dry-run"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"delete  r1 raw/{keys['r1']}" in out and "would notify 0" in out
+    assert main([*base, "--now", after]) == EXIT_OK
     out = capsys.readouterr().out
     assert "did notify 0 objects, delete 1" in out
     assert store.head_object("raw", keys["r1"]) is None
     assert store.head_object("raw", keys["r2"]) is not None  # crash kept
-    (entry,) = catalog.list_audit(limit=5).items
+    (_, entry) = catalog.list_audit(limit=5).items
     assert entry.action is AuditAction.RETENTION_DELETE and entry.key == keys["r1"]
 
-    assert main(base) == EXIT_OK
+    assert main([*base, "--now", after]) == EXIT_OK
     assert "delete 0" in capsys.readouterr().out
     with pytest.raises(SystemExit) as usage:
         main(["--config", str(config), "retention", "--now", "yesterday"])
