@@ -37,6 +37,8 @@ import pytest
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
+from tests.support.processes import end_process_group, log_tail
+
 __all__ = [
     "AzuriteBlob",
     "AzuriteUnavailableError",
@@ -124,13 +126,6 @@ def _free_loopback_port() -> int:
         return port
 
 
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _probe(server: AzuriteBlob) -> bool:
     # No SDK retries: its exponential backoff starts at 15 s, and this loop
     # probes again after PROBE_INTERVAL_S anyway.
@@ -152,15 +147,7 @@ def _die_with_parent() -> None:
 
 
 def _end_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        # Azurite runs in its own session (start_new_session): kill the group.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_GRACE_S)
+    end_process_group(process, STOP_GRACE_S)
 
 
 def _start_once(
@@ -211,7 +198,7 @@ def _start_once(
         if process.poll() is not None:
             raise AzuriteUnavailableError(
                 f"azurite-blob exited with code {process.returncode} during "
-                f"start-up; log {log_path}:\n{_log_tail(log_path)}"
+                f"start-up; log {log_path}:\n{log_tail(log_path)}"
             )
         if _probe(server):
             elapsed_s = time.monotonic() - started
@@ -220,7 +207,7 @@ def _start_once(
     _end_process(process)
     raise AzuriteUnavailableError(
         f"Azurite did not answer within {timeout_s:.0f} s; "
-        f"log {log_path}:\n{_log_tail(log_path)}"
+        f"log {log_path}:\n{log_tail(log_path)}"
     )
 
 

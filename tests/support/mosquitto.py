@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import log_tail
+
 __all__ = [
     "BrokerSettings",
     "MosquittoBroker",
@@ -162,13 +164,6 @@ def _render_config(
     return "\n".join(lines) + "\n"
 
 
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=1.0):
@@ -251,7 +246,7 @@ class MosquittoBroker:
             if process.poll() is not None:
                 raise MosquittoUnavailableError(
                     f"mosquitto exited with code {process.returncode} during "
-                    f"start-up; log {self.log_path}:\n{_log_tail(self.log_path)}"
+                    f"start-up; log {self.log_path}:\n{log_tail(self.log_path)}"
                 )
             if _accepts(port):
                 self._process = process
@@ -267,7 +262,7 @@ class MosquittoBroker:
         _end(process, kill=True)
         raise MosquittoUnavailableError(
             f"mosquitto did not listen on {HOST}:{port} within {timeout_s:.0f} s; "
-            f"log {self.log_path}:\n{_log_tail(self.log_path)}"
+            f"log {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     def stop(self, *, kill: bool = False) -> None:

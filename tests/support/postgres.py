@@ -45,6 +45,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.support.processes import end_process_group, log_tail
+
 __all__ = [
     "PostgresServer",
     "PostgresUnavailableError",
@@ -179,13 +181,6 @@ def _free_loopback_port() -> int:
         return port
 
 
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _initdb(bindir: Path, data_dir: Path, account: pwd.struct_passwd | None) -> None:
     command = [
         str(bindir / "initdb"),
@@ -217,19 +212,13 @@ def _initdb(bindir: Path, data_dir: Path, account: pwd.struct_passwd | None) -> 
 
 
 def _end_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)  # fast shutdown
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
+    # SIGINT is PostgreSQL's fast shutdown.
+    if end_process_group(process, STOP_GRACE_S, signal.SIGINT):
         _LOGGER.warning(
-            "postgres: pid %d still running %.0f s after a fast shutdown; killing",
+            "postgres: pid %d still running %.0f s after a fast shutdown; killed",
             process.pid,
             STOP_GRACE_S,
         )
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_GRACE_S)
 
 
 def _probe(port: int) -> bool:
@@ -283,7 +272,7 @@ def _start_once(
         if process.poll() is not None:
             raise PostgresUnavailableError(
                 f"postgres exited with code {process.returncode} during start-up; "
-                f"log {log_path}:\n{_log_tail(log_path)}"
+                f"log {log_path}:\n{log_tail(log_path)}"
             )
         if _probe(port):
             server = PostgresServer(
@@ -301,7 +290,7 @@ def _start_once(
     _end_process(process)
     raise PostgresUnavailableError(
         f"postgres did not answer within {timeout_s:.0f} s; "
-        f"log {log_path}:\n{_log_tail(log_path)}"
+        f"log {log_path}:\n{log_tail(log_path)}"
     )
 
 

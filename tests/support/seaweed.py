@@ -40,6 +40,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.support.processes import end_process_group, log_tail
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -167,13 +169,6 @@ def _free_loopback_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _probe(server: SeaweedS3) -> bool:
     client = server.client(
         connect_timeout=1, read_timeout=3, retries={"max_attempts": 1}
@@ -221,15 +216,7 @@ def _die_with_parent() -> None:
 
 
 def _end_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        # weed runs in its own session (start_new_session): kill that group.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_GRACE_S)
+    end_process_group(process, STOP_GRACE_S)
 
 
 def _start_once(
@@ -309,7 +296,7 @@ def _start_once(
             _remove_port_sockets(ports)
             raise SeaweedUnavailableError(
                 f"weed exited with code {process.returncode} during start-up; "
-                f"log {log_path}:\n{_log_tail(log_path)}"
+                f"log {log_path}:\n{log_tail(log_path)}"
             )
         if _probe(server):
             elapsed_s = time.monotonic() - started
@@ -319,7 +306,7 @@ def _start_once(
     _remove_port_sockets(ports)
     raise SeaweedUnavailableError(
         f"SeaweedFS S3 did not answer within {timeout_s:.0f} s; "
-        f"log {log_path}:\n{_log_tail(log_path)}"
+        f"log {log_path}:\n{log_tail(log_path)}"
     )
 
 
