@@ -3,13 +3,14 @@
 ::
 
     crash-model train --out DIR [--seed S] [--crash-rides N] [--normal-rides N]
-                      [--offbike-sessions N] [--validation-...] [--epochs E]
-                      [--threads T]
+                      [--offbike-sessions N] [--hard-offbike-sessions N]
+                      [--hard-riding-sessions N] [--validation-...] [--epochs E]
+                      [--threads T] [--init-from RUN]
     crash-model export --run DIR --out PATH.tflite [--version V]
                        [--precision float32|int8|int8-full] [--evaluation FIGURES.json]
     crash-model evaluate [--model PATH.tflite ...] [--seed S] [--full]
                          [--crash-rides N --normal-rides N --offbike-sessions N]
-                         [--workers W] [--json OUT]
+                         [--hard-riding-sessions N] [--workers W] [--json OUT]
     crash-model evaluate --recording FILE [--time-unit U --accel-unit U
                          --gyro-unit U] [--model PATH.tflite]
 
@@ -59,6 +60,17 @@ EXIT_SEEDS = 5
 DEFAULT_EVALUATION_SEED = 1001
 
 
+def _count(text: str) -> int:
+    """Parse a recording count (argparse type): a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, found {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from .train import TrainConfig
 
@@ -78,31 +90,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, required=True, help="run directory")
     train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--crash-rides", type=int, default=defaults.crash_rides)
-    train.add_argument("--normal-rides", type=int, default=defaults.normal_rides)
+    train.add_argument("--crash-rides", type=_count, default=defaults.crash_rides)
+    train.add_argument("--normal-rides", type=_count, default=defaults.normal_rides)
     train.add_argument(
-        "--offbike-sessions", type=int, default=defaults.offbike_sessions
+        "--offbike-sessions", type=_count, default=defaults.offbike_sessions
     )
     train.add_argument(
         "--validation-crash-rides",
-        type=int,
+        type=_count,
         default=defaults.validation_crash_rides,
     )
     train.add_argument(
         "--validation-normal-rides",
-        type=int,
+        type=_count,
         default=defaults.validation_normal_rides,
     )
     train.add_argument(
         "--validation-offbike-sessions",
-        type=int,
+        type=_count,
         default=defaults.validation_offbike_sessions,
     )
     train.add_argument(
         "--hard-offbike-sessions",
-        type=int,
+        type=_count,
         default=defaults.hard_offbike_sessions,
         help="extra off-bike sessions of sharp scenes only",
+    )
+    train.add_argument(
+        "--hard-riding-sessions",
+        type=_count,
+        default=defaults.hard_riding_sessions,
+        help="extra rides whose stunts follow one another (about 900 an hour)",
     )
     train.add_argument(
         "--init-from", default=None, help="continue from this run DIR's model"
@@ -143,9 +161,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--seed", type=int, default=DEFAULT_EVALUATION_SEED)
     evaluate.add_argument("--full", action="store_true", help="the full set")
-    evaluate.add_argument("--crash-rides", type=int, default=None)
-    evaluate.add_argument("--normal-rides", type=int, default=None)
-    evaluate.add_argument("--offbike-sessions", type=int, default=None)
+    evaluate.add_argument("--crash-rides", type=_count, default=None)
+    evaluate.add_argument("--normal-rides", type=_count, default=None)
+    evaluate.add_argument("--offbike-sessions", type=_count, default=None)
+    evaluate.add_argument(
+        "--hard-riding-sessions",
+        type=_count,
+        default=None,
+        help="add rides whose stunts follow one another (a stress set)",
+    )
     evaluate.add_argument("--workers", type=int, default=1, help="processes")
     evaluate.add_argument("--json", type=Path, default=None, help="write figures")
     evaluate.add_argument(
@@ -166,6 +190,7 @@ def _train(args: argparse.Namespace) -> int:
         normal_rides=args.normal_rides,
         offbike_sessions=args.offbike_sessions,
         hard_offbike_sessions=args.hard_offbike_sessions,
+        hard_riding_sessions=args.hard_riding_sessions,
         init_from=args.init_from,
         learning_rate=args.learning_rate,
         validation_crash_rides=args.validation_crash_rides,
@@ -241,6 +266,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "crash_rides": args.crash_rides,
         "normal_rides": args.normal_rides,
         "offbike_sessions": args.offbike_sessions,
+        "hard_riding_sessions": args.hard_riding_sessions,
     }
     plan = replace(plan, **{k: v for k, v in counts.items() if v is not None})
     _, seeds = split_seeds(args.seed, 1, plan.count)

@@ -83,6 +83,9 @@ _TILT_MAX_DEG = 20.0
 _EXTRA_NOISE_G = (0.0, 0.05)
 # Stunts per hour of riding: many on the track, some elsewhere.
 _STUNTS_PER_H = {"track": 120.0, "city": 20.0, "highway": 10.0, "mixed": 20.0}
+# Stunts per hour of a hard riding session: one every 4 s on average, so many
+# overlap or follow each other within a 2 s window.
+HARD_RIDING_STUNTS_PER_H = 900.0
 HARD_OFFBIKE_SCENES = ("drop", "throw_car", "sit_hard", "jump", "jog", "stairs")
 # Windows whose peaks stay below these are "calm"; training keeps a sample.
 CALM_PEAK_G = 1.8
@@ -106,6 +109,10 @@ class SetPlan:
     # Extra off-bike sessions of the sharp scenes only (drops, throws,
     # sitting down hard, jumps, jogging, stairs): hard negatives for training.
     hard_offbike_sessions: int = 0
+    # Extra rides without a crash whose stunts come one after another
+    # (``HARD_RIDING_STUNTS_PER_H``): a wheelie straight after a stoppie, two
+    # kerbs in a row. Hard negatives for training; they come last.
+    hard_riding_sessions: int = 0
 
     @property
     def count(self) -> int:
@@ -115,6 +122,7 @@ class SetPlan:
             + self.normal_rides
             + self.offbike_sessions
             + self.hard_offbike_sessions
+            + self.hard_riding_sessions
         )
 
 
@@ -222,20 +230,25 @@ def _measurement(
 
 
 def plan_recordings(base_seed: int, plan: SetPlan) -> list[RecordingSpec]:
-    """Return the recordings of a set: crash rides, normal rides, off-bike.
+    """Return a set's recordings: crash rides, normal rides, off-bike, hard.
+
+    The order is crash rides, normal rides, off-bike sessions, hard off-bike
+    sessions, hard riding sessions (normal rides with dense stunts).
 
     Recording ``i`` has seed ``base_seed + i`` and depends on it alone (and
     on its position's kind).
     """
     specs: list[RecordingSpec] = []
+    rides_end = plan.crash_rides + plan.normal_rides
+    offbike_end = rides_end + plan.offbike_sessions + plan.hard_offbike_sessions
     for i in range(plan.count):
         seed = base_seed + i
         rng = np.random.default_rng(seed)
         crash_ride = i < plan.crash_rides
         measurement = _measurement(rng, None if crash_ride else plan.volume_rates)
-        if i >= plan.crash_rides + plan.normal_rides:
+        if rides_end <= i < offbike_end:
             length = float(rng.uniform(*plan.offbike_s))
-            hard = i >= plan.count - plan.hard_offbike_sessions
+            hard = i >= offbike_end - plan.hard_offbike_sessions
             scenes = HARD_OFFBIKE_SCENES if hard else OFFBIKE_SCENES
             specs.append(RecordingSpec(seed, None, length, measurement, 0.0, scenes))
             continue
@@ -258,9 +271,9 @@ def plan_recordings(base_seed: int, plan: SetPlan) -> list[RecordingSpec]:
             with_mag=False,
             with_gnss=False,
         )
-        specs.append(
-            RecordingSpec(seed, ride, 0.0, measurement, _STUNTS_PER_H[scenario])
-        )
+        hard = i >= offbike_end
+        per_h = HARD_RIDING_STUNTS_PER_H if hard else _STUNTS_PER_H[scenario]
+        specs.append(RecordingSpec(seed, ride, 0.0, measurement, per_h))
     return specs
 
 

@@ -62,7 +62,7 @@ CRASH_TIME_TOLERANCE_S = 0.5
 
 @dataclass(frozen=True)
 class Event:
-    """One grouped event: window range, span, time and top probability."""
+    """One grouped event: window range, span, time, top probability and peak."""
 
     first: int
     last: int
@@ -70,6 +70,7 @@ class Event:
     end_s: float
     t_s: float
     probability: float
+    peak_g: float
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,10 @@ def group_events(
                 last,
                 start_s,
                 end_s,
+                # The peak lies somewhere inside its 10 ms cell: the middle.
                 (cell + 0.5) / contract.MODEL_RATE_HZ,
                 float(p[first : last + 1].max()),
+                float(span.max()) if len(span) else 0.0,
             )
         )
     return events

@@ -87,6 +87,7 @@ class TrainConfig:
     normal_rides: int = 200
     offbike_sessions: int = 60
     hard_offbike_sessions: int = 0
+    hard_riding_sessions: int = 0
     validation_crash_rides: int = 120
     validation_normal_rides: int = 60
     validation_offbike_sessions: int = 30
@@ -107,6 +108,7 @@ class TrainConfig:
                 self.normal_rides,
                 self.offbike_sessions,
                 hard_offbike_sessions=self.hard_offbike_sessions,
+                hard_riding_sessions=self.hard_riding_sessions,
             ),
             SetPlan(
                 self.validation_crash_rides,

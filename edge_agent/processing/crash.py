@@ -3,10 +3,12 @@
 The model (``models.runtime.CrashModelRunner`` on LiteRT, batched) scores
 contract-v1 windows cut from the 100 Hz model input the pipeline collects,
 batch by batch while the ride streams (``CrashScorer``).
-The model's decision rule (``models.evaluation.detect_events``: a run of at
-least ``min_run_windows`` windows at or above the threshold) gives events;
-each event's time is the largest acceleration magnitude, at native rate,
-anywhere inside the event's windows.
+Events follow the rule the model was evaluated with
+(``models.events.group_events``): a run of at least ``min_run_windows``
+windows at or above the threshold is an alarm, alarms whose windows start
+within ``MERGE_GAP_S`` (5 s) of each other are one event (a tumbling crash
+dips below the threshold now and then), and an event's time is the largest
+acceleration magnitude, at native rate, anywhere inside its windows.
 
 A stream sampled below ``MIN_NATIVE_RATE_HZ`` cannot be judged: its 100 Hz
 input would be mostly interpolation. Its verdict is ``detected: None`` with
@@ -26,7 +28,7 @@ import numpy.typing as npt
 
 from models import contract
 from models.errors import ModelError
-from models.evaluation import detect_events
+from models.events import Event, group_events
 from models.registry import ModelInfo, load_model_info, shipped_model
 from models.runtime import CrashModelRunner
 
@@ -236,16 +238,8 @@ class CrashScorer:
         starts_s = contract.window_starts_s(len(probability))
         rule = self._detector.info.metadata.decision
         events = [
-            _locate(
-                float(starts_s[first]),
-                float(starts_s[last]) + contract.WINDOW_S,
-                float(probability[first : last + 1].max()),
-                peak_g,
-                start_utc_us,
-            )
-            for first, last in detect_events(
-                probability, rule.threshold, rule.min_run_windows
-            )
+            _crash_event(event, start_utc_us)
+            for event in group_events(probability, starts_s, peak_g, rule)
         ]
         return CrashVerdict(bool(events), events, windows=len(probability))
 
@@ -277,26 +271,14 @@ def _complete_windows(grid_points: int) -> int:
     return (grid_points - contract.WINDOW_SAMPLES) // contract.HOP_SAMPLES + 1
 
 
-def _locate(
-    start_s: float,
-    end_s: float,
-    probability: float,
-    peak_g: npt.NDArray[np.float32],
-    start_utc_us: int | None,
-) -> CrashEvent:
-    """Return the event at the acceleration peak between start_s and end_s."""
-    first = round(start_s * contract.MODEL_RATE_HZ)
-    stop = min(len(peak_g), round(end_s * contract.MODEL_RATE_HZ))
-    span = peak_g[first:stop]
-    cell = first + int(np.argmax(span)) if len(span) else first
-    # The peak lies somewhere inside its 10 ms cell: report the middle.
-    t_offset_s = (cell + 0.5) / contract.MODEL_RATE_HZ
-    t_utc_us = None if start_utc_us is None else start_utc_us + round(t_offset_s * 1e6)
+def _crash_event(event: Event, start_utc_us: int | None) -> CrashEvent:
+    """Return the analytics view of a grouped event (wall-clock time added)."""
+    t_utc_us = None if start_utc_us is None else start_utc_us + round(event.t_s * 1e6)
     return CrashEvent(
-        t_offset_s=t_offset_s,
+        t_offset_s=event.t_s,
         t_utc=utc_text(t_utc_us),
-        probability=probability,
-        peak_g=float(span.max()) if len(span) else 0.0,
-        first_window_s=start_s,
-        last_window_end_s=end_s,
+        probability=event.probability,
+        peak_g=event.peak_g,
+        first_window_s=event.start_s,
+        last_window_end_s=event.end_s,
     )

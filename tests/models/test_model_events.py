@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from models import contract
-from models.corpus import SetPlan, plan_recordings, recording
+from models.corpus import (
+    HARD_OFFBIKE_SCENES,
+    HARD_RIDING_STUNTS_PER_H,
+    SetPlan,
+    plan_recordings,
+    recording,
+)
 from models.events import (
     MERGE_GAP_S,
     ScoredRecording,
@@ -112,3 +118,19 @@ def test_recordings_follow_their_seed_and_cover_every_kind() -> None:
     offbike = recording(specs[-1])
     assert offbike.riding_s == 0 and offbike.offbike_s > 50
     assert not offbike.on_bike.any() and (offbike.labels == 0).all()
+
+
+def test_hard_sessions_come_last_and_leave_the_rest_unchanged() -> None:
+    base = SetPlan(2, 2, 2)
+    hard = SetPlan(2, 2, 2, hard_offbike_sessions=2, hard_riding_sessions=3)
+    plain, extended = plan_recordings(7_000, base), plan_recordings(7_000, hard)
+    assert extended[: len(plain)] == plain
+    offbike, riding = extended[6:8], extended[8:]
+    assert all(s.offbike_scenes == HARD_OFFBIKE_SCENES for s in offbike)
+    assert [s.crash for s in riding] == [None, None, None]
+    assert all(s.ride is not None for s in riding)
+    assert {s.stunts_per_h for s in riding} == {HARD_RIDING_STUNTS_PER_H}
+    dense = recording(riding[0])
+    assert dense.impact_s is None and (dense.labels == 0).all()
+    expected = HARD_RIDING_STUNTS_PER_H * dense.riding_s / 3600
+    assert dense.stunts > expected / 3

@@ -57,6 +57,20 @@ def test_clipped_impact_beats_a_smaller_unclipped_one(tmp_path, detector) -> Non
     assert event["peak_g"] > 20.0
 
 
+def test_alarms_within_five_seconds_are_one_event(tmp_path, detector) -> None:
+    # A tumbling crash: hits 4 s apart (windows in between stay calm) are one
+    # event at the larger; a hit 10 s after the last one is a second event.
+    log = RestLog(n=40_000)
+    log.shock(at_s=10.0, peak_g=9.0, width_s=0.04)
+    log.shock(at_s=14.0, peak_g=12.0, width_s=0.04)
+    log.shock(at_s=24.0, peak_g=8.0, width_s=0.04)
+    crash = _run(tmp_path, log, detector).analytics["crash"]
+    first, second = crash["events"]
+    assert first["t_offset_s"] == pytest.approx(14.02, abs=0.02)
+    assert first["peak_g"] == pytest.approx(12.0, abs=0.3)
+    assert second["t_offset_s"] == pytest.approx(24.02, abs=0.02)
+
+
 def test_coarse_input_cannot_be_judged(tmp_path, detector: CrashDetector) -> None:
     rate_hz = contract.MIN_NATIVE_RATE_HZ / 2
     log = RestLog(n=int(60 * rate_hz), rate_hz=rate_hz)
