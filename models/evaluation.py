@@ -3,9 +3,11 @@
 Window level: precision and recall at a threshold, and ROC AUC, over windows
 labelled positive (1) or negative (0); ambiguous windows (-1) are left out.
 
-Event level, which is what a rider feels: a crash *event* is a run of at least
-``min_run_windows`` consecutive windows at or above the threshold (the rule the
-gateway applies, see ``metadata.DecisionRule``). A true crash counts as
+Event level, which is what a rider feels: an *alarm run* is a run of at least
+``min_run_windows`` consecutive windows at or above the threshold (see
+``metadata.DecisionRule``), and alarm runs whose windows start within
+``MERGE_GAP_S`` of each other are one *event* (``alarm_spans``, the rule the
+gateway applies and ``models.events`` evaluates with). A true crash counts as
 detected when an event has a window starting between one window length before
 the impact and ``MATCH_AFTER_IMPACT_S`` after it; every other event is a false
 alarm. False alarms are counted over the whole log (walking included) and
@@ -28,10 +30,11 @@ from .metadata import DecisionRule
 
 __all__ = [
     "MATCH_AFTER_IMPACT_S",
+    "MERGE_GAP_S",
     "EventFigures",
     "RideScores",
     "WindowFigures",
-    "choose_decision_rule",
+    "alarm_spans",
     "detect_events",
     "event_figures",
     "roc_auc",
@@ -41,11 +44,9 @@ __all__ = [
 # A rider slides and tumbles for several seconds after the impact; an alarm in
 # that time is the same crash, not a false alarm.
 MATCH_AFTER_IMPACT_S = 10.0
-# Candidate thresholds are kept away from 0 and 1: a threshold at the edge of
-# the sigmoid range leaves no margin for the model drifting after an update.
-_THRESHOLD_RANGE = (0.05, 0.95)
-_THRESHOLD_STEPS = 91
-_RUN_CANDIDATES = (1, 2)
+# Alarm runs whose windows start at most this far apart (s) are one event:
+# a tumbling crash can dip below the threshold for a window or two.
+MERGE_GAP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -157,13 +158,31 @@ def detect_events(
     ]
 
 
+def alarm_spans(
+    probability: npt.ArrayLike, starts_s: npt.ArrayLike, rule: DecisionRule
+) -> list[tuple[int, int]]:
+    """Return events as (first, last) window indices: alarm runs, merged.
+
+    Runs from ``detect_events`` whose windows start at most ``MERGE_GAP_S``
+    apart (last window of one to first of the next) become one event.
+    """
+    starts = np.asarray(starts_s, dtype=np.float64)
+    merged: list[tuple[int, int]] = []
+    for first, last in detect_events(probability, rule.threshold, rule.min_run_windows):
+        if merged and starts[first] - starts[merged[-1][1]] <= MERGE_GAP_S:
+            merged[-1] = (merged[-1][0], last)
+        else:
+            merged.append((first, last))
+    return merged
+
+
 def event_figures(rides: Sequence[RideScores], rule: DecisionRule) -> EventFigures:
     """Return crash recall and false alarms per riding hour under ``rule``."""
     crashes = detected = false_alarms = 0
     riding_s = 0.0
     for ride in rides:
         riding_s += ride.riding_s
-        events = detect_events(ride.probability, rule.threshold, rule.min_run_windows)
+        events = alarm_spans(ride.probability, ride.starts_s, rule)
         matched = False
         for first, last in events:
             starts = ride.starts_s[first : last + 1]
@@ -191,29 +210,3 @@ def event_figures(rides: Sequence[RideScores], rule: DecisionRule) -> EventFigur
         riding_h=riding_h,
         false_alarms_per_h=false_alarms / riding_h if riding_h > 0 else float("nan"),
     )
-
-
-def choose_decision_rule(rides: Sequence[RideScores]) -> DecisionRule:
-    """Pick the threshold and run length that score best on validation rides.
-
-    Order of preference: highest crash recall, then fewest false alarms, then
-    the shorter run (it reacts half a second sooner). Among thresholds that
-    tie, the one in the middle of the tied range is taken: synthetic crashes
-    separate so well that a wide range ties, and its middle leaves the most
-    margin for rides that look less like the synthesised ones.
-    """
-    best_key: tuple[float, int, int] | None = None
-    best: list[DecisionRule] = []
-    for min_run in _RUN_CANDIDATES:
-        for threshold in np.linspace(*_THRESHOLD_RANGE, _THRESHOLD_STEPS):
-            rule = DecisionRule(round(float(threshold), 4), min_run)
-            events = event_figures(rides, rule)
-            recall = 0.0 if np.isnan(events.recall) else events.recall
-            key = (round(recall, 6), -events.false_alarms, -min_run)
-            if best_key is None or key > best_key:
-                best_key, best = key, [rule]
-            elif key == best_key:
-                best.append(rule)
-    if not best:
-        raise ValueError("no candidate decision rule (empty validation set?)")
-    return best[len(best) // 2]

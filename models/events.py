@@ -3,10 +3,11 @@
 Grouping rule (what one alarm is):
 
 1. an *alarm run* is a run of at least ``min_run_windows`` consecutive
-   windows whose probability is at or above the threshold
-   (``evaluation.detect_events``, the gateway's rule);
+   windows whose probability is at or above the threshold;
 2. alarm runs whose windows start at most ``MERGE_GAP_S`` apart are one
    *event* (a tumbling crash can dip below the threshold for a window or two);
+   1 and 2 are ``evaluation.alarm_spans``, shared with the gateway and the
+   cloud's publication gate;
 3. an event's time is the largest acceleration magnitude, per 10 ms cell of
    the native stream, within its windows' span (as the gateway locates it).
 
@@ -34,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import contract
-from .evaluation import detect_events
+from .evaluation import MERGE_GAP_S, alarm_spans
 from .metadata import DecisionRule
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
     "score_recording",
 ]
 
-# Alarm runs this close (s between window starts) are one event.
-MERGE_GAP_S = 5.0
 # An event within this span around the impact is the crash.
 MATCH_BEFORE_S = contract.WINDOW_S
 MATCH_AFTER_S = 10.0
@@ -126,13 +125,7 @@ def group_events(
 ) -> list[Event]:
     """Group alarm windows into events (rule in the module docstring)."""
     p = np.asarray(probability, dtype=np.float32)
-    runs = detect_events(p, rule.threshold, rule.min_run_windows)
-    merged: list[list[int]] = []
-    for first, last in runs:
-        if merged and starts_s[first] - starts_s[merged[-1][1]] <= MERGE_GAP_S:
-            merged[-1][1] = last
-        else:
-            merged.append([first, last])
+    merged = alarm_spans(p, starts_s, rule)
     events = []
     for first, last in merged:
         start_s = float(starts_s[first])

@@ -8,7 +8,7 @@ import pytest
 from models.dataset import label_windows
 from models.evaluation import (
     RideScores,
-    choose_decision_rule,
+    alarm_spans,
     detect_events,
     event_figures,
     roc_auc,
@@ -68,16 +68,15 @@ def test_event_figures_match_crash_and_count_false_alarms() -> None:
     assert figures.false_alarms_per_h == pytest.approx(1 / 1.5)
 
 
-def test_choose_decision_rule_prefers_recall_then_fewer_alarms() -> None:
-    crash = _ride([0.1, 0.1, 0.6, 0.7, 0.1, 0.1], impact_s=1.75)
-    normal = _ride([0.1, 0.4, 0.45, 0.1, 0.3, 0.1], impact_s=None)
-    rule = choose_decision_rule([crash, normal])
-    # Everything in (0.45, 0.7] finds the crash with no false alarm: the
-    # middle of that range is taken.
-    assert rule.threshold == pytest.approx(0.575, abs=0.011)
-    assert rule.min_run_windows == 1
-    figures = event_figures([crash, normal], rule)
-    assert (figures.detected, figures.false_alarms) == (1, 0)
+def test_alarm_runs_within_the_merge_gap_are_one_event() -> None:
+    # Runs whose windows start 5 s apart merge; 5.5 s apart they do not.
+    p = np.zeros(40, dtype=np.float32)
+    p[[2, 12, 24, 25]] = 0.9  # windows at 1 s, 6 s, 12 s and 12.5 s
+    starts_s = np.arange(40) * 0.5
+    rule = DecisionRule(0.5, 1)
+    assert alarm_spans(p, starts_s, rule) == [(2, 12), (24, 25)]
+    two_stunts = RideScores(p, starts_s, None, riding_s=3600.0)
+    assert event_figures([two_stunts], rule).false_alarms == 2
 
 
 def test_label_windows_middle_edges_and_aftermath() -> None:
