@@ -72,6 +72,8 @@ def _count(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from edge_agent.ingest.units import ACCEL_UNITS, GYRO_UNITS, TIME_UNITS
+
     from .train import TrainConfig
 
     defaults = TrainConfig()
@@ -175,9 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--recording", type=Path, default=None, help="a recorded file to judge"
     )
-    evaluate.add_argument("--time-unit", default=None)
-    evaluate.add_argument("--accel-unit", default=None)
-    evaluate.add_argument("--gyro-unit", default=None)
+    evaluate.add_argument("--time-unit", default=None, choices=sorted(TIME_UNITS))
+    evaluate.add_argument("--accel-unit", default=None, choices=sorted(ACCEL_UNITS))
+    evaluate.add_argument("--gyro-unit", default=None, choices=sorted(GYRO_UNITS))
     return parser
 
 
@@ -307,7 +309,10 @@ def _evaluate_recording(args: argparse.Namespace, info: Any) -> int:
                 units=units,
             )
         except Exception as exc:  # the importer's errors name file and place
-            raise DatasetError(f"{args.recording}: {exc}") from exc
+            message = str(exc)
+            if str(args.recording) not in message:
+                message = f"{args.recording}: {message}"
+            raise DatasetError(message) from exc
     analytics = result.analytics
     crash = analytics["crash"]
     print(

@@ -44,3 +44,17 @@ def test_unreadable_recording_is_a_dataset_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.csv"
     path.write_text("not,a,suit,export\n1,2\n")
     assert main(["evaluate", "--recording", str(path), *UNITS]) == 4
+
+
+def test_recording_errors_name_the_file_once_and_bad_units_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "no-units.csv"
+    path.write_text("Time,Ax,Ay,Az,Gx,Gy,Gz\n0,0,0,1,0,0,0\n")
+    assert main(["evaluate", "--recording", str(path)]) == 4
+    error = capsys.readouterr().err
+    assert error.count(str(path)) == 1 and "--time-unit" in error
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--recording", str(path), "--accel-unit", "furlong"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'furlong'" in capsys.readouterr().err
