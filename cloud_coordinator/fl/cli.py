@@ -25,6 +25,7 @@ import tomllib
 from typing import Any
 
 from ..catalog import Catalog, InvalidRecord
+from ..catalog.fl_records import FederatedRun
 from ..config import CoordinatorConfig
 from ..wiring import build_catalog
 from .errors import ControlError, RunConfigError
@@ -119,6 +120,20 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
     return settings
 
 
+def _print_runs(runs: list[FederatedRun], as_json: bool) -> None:
+    """Print the latest runs, newest first (or say there are none)."""
+    if as_json:
+        print(json.dumps([RunReport(run, []).to_dict()["run"] for run in runs]))
+        return
+    if not runs:
+        print("no federated runs yet (start one with `cloud-coordinator fl start`)")
+    for item in runs:
+        print(
+            f"{item.run_key}  {item.state:<9} {item.strategy:<12} "
+            f"{item.rounds} rounds, quorum {item.min_nodes}, by {item.requested_by}"
+        )
+
+
 def _print_report(report: RunReport, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -209,12 +224,7 @@ def run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
             return _consent(config, catalog, args)
         if args.fl_command == "status":
             if args.run_key is None:
-                for item in catalog.list_fl_runs(limit=20):
-                    print(
-                        f"{item.run_key}  {item.state:<9} {item.strategy:<12} "
-                        f"{item.rounds} rounds, quorum {item.min_nodes}, by "
-                        f"{item.requested_by}"
-                    )
+                _print_runs(catalog.list_fl_runs(limit=20), args.json)
                 return EXIT_OK
             report = service.report(catalog, args.run_key)
             if report is None:

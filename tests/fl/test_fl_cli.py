@@ -34,6 +34,8 @@ def test_fl_cli_start_refusals_and_status(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["--config", str(config), "fl"]
+    assert main([*base, "status"]) == 0
+    assert "no federated runs yet" in capsys.readouterr().out
     # A setting out of range: refused before anything is recorded or sent.
     code = main(
         [*base, "start", "--rounds", "1", "--min-nodes", "1", "--set", "trim-beta=0.9"]
@@ -57,3 +59,7 @@ def test_fl_cli_start_refusals_and_status(
     report = json.loads(capsys.readouterr().out)
     assert report["run"]["state"] == "failed" and report["rounds"] == []
     assert main([*base, "status", "no-such-run"]) == 2
+    capsys.readouterr()
+    assert main([*base, "status", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["run_key"] == run.run_key and listed["state"] == "failed"
