@@ -4,6 +4,8 @@
 raised                         status  why
 =============================  ======  ===============================
 TokenRejected                  401     with ``WWW-Authenticate: Bearer``
+RequestValidationError         422     rejected values echoed up to 200
+                                       characters
 InvalidCursor, InvalidRecord   400     the client sent a bad value
 CatalogUnavailable             503     with ``Retry-After``
 ObjectStoreUnavailable         503     with ``Retry-After``
@@ -17,9 +19,13 @@ Handlers never put tokens, keys or secrets in a response.
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from edge_agent.upload import ObjectStoreUnavailable, StorageError, StoreAccessDenied
@@ -38,6 +44,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # Retry-After of a 503: the catalog or store is restarting or overloaded.
 RETRY_AFTER_S = 5
+# A 422 echoes what it rejected up to this many characters: enough to see the
+# mistake, not a megabyte body sent back.
+ECHO_CHARS = 200
 
 
 def _where(request: Request) -> str:
@@ -55,6 +64,30 @@ async def _token_rejected(request: Request, exc: Exception) -> JSONResponse:
 
 async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def _echo(value: Any) -> Any:
+    """Return a rejected value as a 422 shows it: as is, or clipped."""
+    if isinstance(value, str):
+        if len(value) <= ECHO_CHARS:
+            return value
+        return f"{value[:ECHO_CHARS]}... ({len(value)} characters)"
+    plain = jsonable_encoder(value)
+    text = json.dumps(plain)
+    if len(text) <= ECHO_CHARS:
+        return plain
+    return f"{text[:ECHO_CHARS]}... ({len(text)} characters of JSON)"
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = []
+    for error in errors:
+        item = {key: error[key] for key in ("type", "loc", "msg") if key in error}
+        if "input" in error:
+            item["input"] = _echo(error["input"])
+        detail.append(item)
+    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
 
 async def _catalog_error(request: Request, exc: Exception) -> JSONResponse:
@@ -87,6 +120,7 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping of the module docstring on ``app``."""
     app.add_exception_handler(TokenRejected, _token_rejected)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(InvalidCursor, _bad_value)
     app.add_exception_handler(InvalidRecord, _bad_value)
     app.add_exception_handler(CatalogError, _catalog_error)

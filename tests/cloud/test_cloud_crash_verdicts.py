@@ -192,6 +192,17 @@ def test_bad_verdicts_are_refused(
             headers=world.env.headers("rnd-1", "rnd"),
         )
         assert response.status_code == 422
+    # A huge rejected value is named, not echoed back whole.
+    response = world.env.client.put(
+        f"/api/v1/logs/{log.log}/crash-verdict",
+        json={"verdict": "x" * 1_000_000},
+        headers=world.env.headers("rnd-1", "rnd"),
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "verdict"] and error["msg"]
+    assert error["input"].endswith("... (1000000 characters)")
+    assert len(response.content) < 1000
     assert (
         world.env.get(
             f"/api/v1/logs/{log.log}/crash-verdict", "rnd-1", "rnd"
