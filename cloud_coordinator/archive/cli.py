@@ -83,6 +83,12 @@ def add_command(commands: Any) -> None:
         help=f"map a field to a CSV header; fields: {', '.join(FIELDS)}",
     )
     parser.add_argument(
+        "--reprocess",
+        action="store_true",
+        help="process every file again, even one processed before with the same "
+        "bytes, software and crash model (skipped by default)",
+    )
+    parser.add_argument(
         "--no-progress", action="store_true", help="no progress bars on stderr"
     )
     parser.add_argument("folder", type=Path, metavar="DIR")
@@ -141,6 +147,7 @@ def run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
             units=units,
             columns=columns,
             progress=TerminalProgress(False if args.no_progress else None),
+            reprocess=args.reprocess,
         )
     finally:
         catalog.close()
@@ -154,6 +161,11 @@ def run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
         print(
             f"  {name} -> log {outcome.log_id}: {outcome.samples} samples, "
             f"{crash[outcome.crash_detected]}; {objects}"
+        )
+    for name, log_id in report.already_processed.items():
+        print(
+            f"  {name} -> log {log_id}: processed before (same file, software and "
+            "model; --reprocess to run it again)"
         )
     for name, reason in report.quarantined.items():
         print(f"rejected {name}: {reason}")

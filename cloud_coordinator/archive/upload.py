@@ -14,7 +14,9 @@
    (:class:`~cloud_coordinator.jobs.StoredLogProcessor`: suit logs by their
    magic, CSV exports with the unit options); its processed CSV goes to
    ``raw/``, its analytics to ``analytics/`` (and, with a detected crash,
-   the CSV to ``crash/``), all catalogued and announced.
+   the CSV to ``crash/``), all catalogued and announced. A file processed
+   before with the same bytes, software and crash model is skipped
+   (``processed.ProcessedFiles``) unless ``reprocess`` is set.
 
 A file that cannot be processed (corrupt log, CSV without declared units,
 a name that cannot be a key) is quarantined: copied to
@@ -52,6 +54,7 @@ from edge_agent.upload.factory import etags_are_body_md5
 
 from ..catalog import Catalog, check_identifier
 from ..jobs import AnalyticsOutcome, AnalyticsSource, StoredLogProcessor
+from .processed import ProcessedFiles, ProcessingKey
 
 __all__ = ["ARCHIVE_KIND", "ArchiveReport", "default_upload_id", "upload_archive"]
 
@@ -69,6 +72,8 @@ class ArchiveReport:
     uploaded: dict[str, ObjectRef] = field(default_factory=dict)
     skipped_present: list[str] = field(default_factory=list)
     processed: dict[str, AnalyticsOutcome] = field(default_factory=dict)
+    # Files processed by an earlier run the same way: name -> log id.
+    already_processed: dict[str, str] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
     parts_sent: int = 0
     parts_reused: int = 0
@@ -122,6 +127,7 @@ def upload_archive(
     units: UnitOptions | None = None,
     columns: Mapping[str, str] | None = None,
     progress: Progress = SILENT,
+    reprocess: bool = False,
 ) -> ArchiveReport:
     """Upload ``folder``'s files to the archive bucket, then process each.
 
@@ -147,6 +153,8 @@ def upload_archive(
         store.ensure_bucket(bucket)
 
     journal = UploadJournal(state_dir / "journal.db")
+    done = ProcessedFiles(state_dir / "processed.db")
+    model_sha256 = "" if detector is None else detector.model_block["sha256"]
     try:
         # Envelope-encrypted stores give ETags of the ciphertext.
         settings = UploadSettings(verify_etag=etags_are_body_md5(store))
@@ -166,7 +174,15 @@ def upload_archive(
             software_version=SOFTWARE_VERSION,
         )
         with progress.task("processing", len(refs), "files") as task:
-            for path, ref in refs.items():
+            for path, (ref, sha256_hex) in refs.items():
+                key = ProcessingKey(
+                    upload_id, path.name, sha256_hex, SOFTWARE_VERSION, model_sha256
+                )
+                earlier = None if reprocess else done.log_id(key)
+                if earlier is not None:
+                    report.already_processed[path.name] = earlier
+                    task.advance(1)
+                    continue
                 source = AnalyticsSource(ref.bucket, ref.key, rider_id, suit_id)
                 try:
                     outcome = processor.process_file(
@@ -176,18 +192,21 @@ def upload_archive(
                     _quarantine(path, str(exc), quarantine, report)
                 else:
                     report.processed[path.name] = outcome
+                    done.record(key, outcome.log_id)
                 task.advance(1)
     finally:
+        done.close()
         journal.close()
     _LOGGER.info(
         "upload %s (rider %s, suit %s): %d files stored (%d already), %d "
-        "processed, %d quarantined",
+        "processed (%d already), %d quarantined",
         upload_id,
         rider_id,
         suit_id,
         len(report.uploaded),
         len(report.skipped_present),
         len(report.processed),
+        len(report.already_processed),
         len(report.quarantined),
     )
     return report
@@ -203,9 +222,9 @@ def _upload_originals(
     report: ArchiveReport,
     quarantine: Path,
     progress: Progress,
-) -> dict[Path, ObjectRef]:
-    """Store each file as it is; return the files stored, by path."""
-    refs: dict[Path, ObjectRef] = {}
+) -> dict[Path, tuple[ObjectRef, str]]:
+    """Store each file as it is; return the files stored and their SHA-256."""
+    refs: dict[Path, tuple[ObjectRef, str]] = {}
     total = sum(path.stat().st_size for path in files)
     with progress.task("uploading", total, "B") as task:
         for path in files:
@@ -225,8 +244,9 @@ def _upload_originals(
                 uploader.settings,
                 on_part_done=counter,
             )
+            sha256_hex = sha256_file(path)
             metadata = ObjectMetadata(
-                sha256_hex=sha256_file(path),
+                sha256_hex=sha256_hex,
                 log_id=import_log_id(path),
                 suit_id=suit_id,
                 rider_id=rider_id,
@@ -241,7 +261,7 @@ def _upload_originals(
             report.parts_sent += result.parts_sent
             report.parts_reused += result.parts_reused
             report.uploaded[path.name] = ref
-            refs[path] = ref
+            refs[path] = (ref, sha256_hex)
     return refs
 
 

@@ -121,8 +121,13 @@ def test_upload_archive_cli_stores_processes_and_quarantines(
     ready = [n for n in notes if n.type is NotificationType.ANALYTICS_READY]
     assert len(ready) == 2
 
-    # Running again resumes: nothing new is stored, catalogued or announced.
+    # Running again resumes: nothing new is stored, catalogued or announced,
+    # and files processed the same way before are not processed again.
+    capsys.readouterr()
     assert main(args) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert out.count("processed before (same file, software and model") == 2
+    assert "samples" not in out
     again = list(
         iter_pages(
             lambda c: catalog.list_objects(
@@ -134,6 +139,12 @@ def test_upload_archive_cli_stores_processes_and_quarantines(
     assert {(r.object_id, r.sha256_hex) for r in again} == {
         (r.object_id, r.sha256_hex) for r in rows
     }
+    assert len(catalog.list_notifications(audience, after_seq=0, limit=20)) == len(
+        notes
+    )
+    # --reprocess runs them through the pipeline again: same results.
+    assert main([*args[:-1], "--reprocess", args[-1]]) == EXIT_REJECTED
+    assert capsys.readouterr().out.count("samples") == 2
     assert len(catalog.list_notifications(audience, after_seq=0, limit=20)) == len(
         notes
     )
