@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     runtime = open_runtime(config)
     report = StepReport()
     imported: dict[str, Path] = {}
+    copies: dict[str, str] = {}  # buffer copy -> the operator's file
     try:
         buffer = runtime.buffer
         for path in args.files:
@@ -148,10 +149,14 @@ def run(args: argparse.Namespace) -> ExitCode:
                 continue
             log_id = import_log_id(path)
             try:
-                buffer.register_imported(path, args.suit, log_id, rider_id=args.rider)
+                record = buffer.register_imported(
+                    path, args.suit, log_id, rider_id=args.rider
+                )
             except LogConflictError as exc:
                 report.quarantined[str(path)] = str(exc)
                 continue
+            if record.raw_path is not None:
+                copies[str(record.raw_path)] = str(path)
             write_import_options(buffer.output_dir(log_id), units, columns)
             imported[log_id] = path
         progress = TerminalProgress()
@@ -177,5 +182,9 @@ def run(args: argparse.Namespace) -> ExitCode:
         print(format_table(RIDE_COLUMNS, rows))
     for what, reason in report.quarantined.items():
         source = imported.get(what, what)
-        print(f"rejected {source}: {reason}")
+        # Errors name the file they read, the buffer's copy: show the original.
+        for copy, original in copies.items():
+            reason = reason.replace(copy, original)
+        named = reason if reason.startswith(f"{source}: ") else f"{source}: {reason}"
+        print(f"rejected {named}")
     return ExitCode.BAD_INPUT if report.quarantined else ExitCode.OK

@@ -63,6 +63,11 @@ def test_bad_files_are_quarantined_and_the_rest_goes_on(
     assert code == 4
     assert "broken.slog" in out and "byte" in out
     assert "nan.csv" in out
+    # Reasons name the operator's files, not the buffer's copies of them.
+    rejected = [line for line in out.splitlines() if line.startswith("rejected ")]
+    assert len(rejected) == 2
+    assert not any("buffer" in line for line in rejected), rejected
+    assert f"rejected {truncated}: " in out
     assert len(_analytics(tmp_path / "work")) == 1
     quarantine = tmp_path / "work" / "buffer" / "quarantine"
     assert len([p for p in quarantine.iterdir() if p.is_dir()]) == 2
