@@ -476,7 +476,12 @@ def _coerce(where: str, value: Any, expected: type) -> Any:
 
 
 def _section(
-    name: str, cls: type, table: Mapping[str, Any], source: str, env: Mapping[str, str]
+    name: str,
+    cls: type,
+    table: Mapping[str, Any],
+    source: str,
+    env: Mapping[str, str],
+    used_env: list[str],
 ) -> Any:
     hints = typing.get_type_hints(cls)
     known = {item.name for item in fields(cls)}
@@ -490,6 +495,7 @@ def _section(
         env_name = f"{ENV_PREFIX}{name}_{item.name}".upper()
         if env_name in env:
             where, raw = f"environment {env_name}", env[env_name]
+            used_env.append(env_name)
         elif item.name in table:
             where, raw = f"{source}: [{name}] {item.name}", table[item.name]
         else:
@@ -682,12 +688,16 @@ def load_config(
             f"{source}: unknown sections {unknown}; known: {sorted(_SECTIONS)}"
         )
     sections = {}
+    used_env: list[str] = []
     for name, cls in _SECTIONS.items():
         table = document.get(name, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
-        sections[name] = _section(name, cls, table, source, env)
+        sections[name] = _section(name, cls, table, source, env, used_env)
     base_dir = Path(path).resolve().parent if path else Path.cwd()
     config = CoordinatorConfig(base_dir=base_dir, **sections)
+    # A value out of range may come from the environment: say which were set.
+    if used_env:
+        source = f"{source} with {', '.join(used_env)} from the environment"
     _check(config, source)
     return config

@@ -92,6 +92,11 @@ def test_defaults_file_values_and_overrides(tmp_path: Path) -> None:
         ("", {"CLOUD_COORDINATOR_RETENTION_RAW_DAYS": "inf"}, "finite"),
         ("port = [", {}, "not valid TOML"),
         ("", {"CLOUD_COORDINATOR_API_PORT": "x"}, "environment CLOUD_COORDINATOR"),
+        (
+            "",
+            {"CLOUD_COORDINATOR_API_MAX_PAGE_LIMIT": "5000"},
+            "with CLOUD_COORDINATOR_API_MAX_PAGE_LIMIT from the environment",
+        ),
     ],
 )
 def test_configuration_errors_name_the_key(
