@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import GatewayConfig, StoreConfig, SuitIdentity, load_config
-from edge_agent.custody import LogConflictError
+from edge_agent.custody import LogConflictError, LogState
 from edge_agent.ingest import ACCEL_UNITS, FIELDS, GYRO_UNITS, TIME_UNITS, UnitOptions
 from edge_agent.service.progress import TerminalProgress
 from edge_agent.service.runtime import open_runtime
@@ -157,6 +157,15 @@ def run(args: argparse.Namespace) -> ExitCode:
                 continue
             if record.raw_path is not None:
                 copies[str(record.raw_path)] = str(path)
+            if record.state is LogState.QUARANTINED:
+                # The same bytes were refused before: say so again.
+                error = str(record.error)
+                copy = error.split(": ", 1)[0]
+                if log_id in copy:  # the buffer's copy, named by log id
+                    copies[copy] = str(path)
+                report.quarantined[log_id] = (
+                    f"refused before (kept in {record.quarantine_path}): {error}"
+                )
             write_import_options(buffer.output_dir(log_id), units, columns)
             imported[log_id] = path
         progress = TerminalProgress()

@@ -73,6 +73,10 @@ def test_bad_files_are_quarantined_and_the_rest_goes_on(
     assert len([p for p in quarantine.iterdir() if p.is_dir()]) == 2
     # The operator's originals are untouched.
     assert truncated.read_bytes().startswith(b"SUITLOG")
+    # Importing the same bad file again says it was refused before.
+    assert _ingest(tmp_path / "work", truncated) == 4
+    out = capsys.readouterr().out
+    assert f"rejected {truncated}: refused before (kept in " in out
 
 
 def test_missing_unit_options_name_the_file_and_option(
