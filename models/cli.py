@@ -206,7 +206,7 @@ def _train(args: argparse.Namespace) -> int:
     total = result.validation["event"]["total"]
     print(f"run written to {result.run_dir} in {time.perf_counter() - started:.0f} s")
     print(
-        f"decision: probability >= {result.decision.threshold:.3f} "
+        f"decision: probability >= {result.decision.threshold:.4f} "
         f"for {result.decision.min_run_windows} window(s) in a row"
     )
     print(

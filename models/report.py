@@ -88,7 +88,7 @@ def print_figures(figures: dict[str, Any], out: TextIO) -> None:
     for name, model in figures["models"].items():
         rule = model["rule"]
         print(
-            f"model {name}: probability >= {rule['threshold']:.3f} for "
+            f"model {name}: probability >= {rule['threshold']:.4f} for "
             f"{rule['min_run_windows']} window(s), alarms within "
             f"{rule['merge_gap_s']:g} s are one event",
             file=out,
