@@ -179,12 +179,12 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     rows = []
     for log_id, path in imported.items():
-        record = records[log_id]
-        if record is None or record.analytics is None:
+        found = records[log_id]
+        if found is None or found.analytics is None:
             continue
-        rows.append(ride_row(log_id, record.analytics))
+        rows.append(ride_row(log_id, found.analytics))
         print(f"{path} -> {log_id}")
-        for name, key in sorted(record.object_keys.items()):
+        for name, key in sorted(found.object_keys.items()):
             print(f"  {name:<14} {config.store_root / key}")
     if rows:
         print()
