@@ -12,7 +12,7 @@
                          [--crash-rides N --normal-rides N --offbike-sessions N]
                          [--hard-riding-sessions N] [--workers W] [--json OUT]
     crash-model evaluate --recording FILE [--time-unit U --accel-unit U
-                         --gyro-unit U] [--model PATH.tflite]
+                         --gyro-unit U] [--column FIELD=HEADER] [--model PATH.tflite]
 
 ``train`` and ``export`` need TensorFlow (the ``train`` extra); ``evaluate``
 runs exported files on LiteRT only, as a gateway would, on recordings from
@@ -25,7 +25,7 @@ shipped model is used.
 Exit codes:
 
 - 0: done;
-- 2: bad command line (argparse);
+- 2: bad command line (argparse; nothing to evaluate; --json folder missing);
 - 3: model error: file missing, metadata malformed, SHA-256 mismatch,
   contract mismatch, export check failed;
 - 4: dataset error: recordings could not be synthesised as asked, or a
@@ -51,6 +51,7 @@ __all__ = ["main"]
 _LOGGER = logging.getLogger(__name__)
 
 EXIT_OK = 0
+EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_DATASET = 4
 EXIT_SEEDS = 5
@@ -60,15 +61,24 @@ EXIT_SEEDS = 5
 DEFAULT_EVALUATION_SEED = 1001
 
 
-def _count(text: str) -> int:
-    """Parse a recording count (argparse type): a whole number, 0 or more."""
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, found {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {least} or more, found {value}")
     return value
+
+
+def _count(text: str) -> int:
+    """Parse a count or seed (argparse type): a whole number, 0 or more."""
+    return _whole(text, 0)
+
+
+def _positive(text: str) -> int:
+    """Parse a number of workers, threads or epochs (argparse type): 1 or more."""
+    return _whole(text, 1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +88,15 @@ def _parser() -> argparse.ArgumentParser:
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
-        prog="crash-model", description="Crash detector model pipeline."
+        prog="crash-model",
+        description="Crash detector model pipeline.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n"
+        "    0  done\n"
+        "    2  bad command line\n"
+        "    3  model error (missing, malformed, SHA-256 or contract mismatch)\n"
+        "    4  dataset error (recordings or a recorded file)\n"
+        "    5  evaluation seeds are a model's training seeds",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         "rule on validation recordings from other seeds, write DIR.",
     )
     train.add_argument("--out", type=Path, required=True, help="run directory")
-    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--seed", type=_count, default=defaults.seed)
     train.add_argument("--crash-rides", type=_count, default=defaults.crash_rides)
     train.add_argument("--normal-rides", type=_count, default=defaults.normal_rides)
     train.add_argument(
@@ -128,9 +146,9 @@ def _parser() -> argparse.ArgumentParser:
         "--init-from", default=None, help="continue from this run DIR's model"
     )
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--epochs", type=_positive, default=defaults.epochs)
     train.add_argument(
-        "--threads", type=int, default=defaults.threads, help="TensorFlow threads"
+        "--threads", type=_positive, default=defaults.threads, help="TensorFlow threads"
     )
 
     export = commands.add_parser("export", help="Keras run -> TFLite + metadata")
@@ -161,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=".tflite (repeatable; default: shipped)",
     )
-    evaluate.add_argument("--seed", type=int, default=DEFAULT_EVALUATION_SEED)
+    evaluate.add_argument("--seed", type=_count, default=DEFAULT_EVALUATION_SEED)
     evaluate.add_argument("--full", action="store_true", help="the full set")
     evaluate.add_argument("--crash-rides", type=_count, default=None)
     evaluate.add_argument("--normal-rides", type=_count, default=None)
@@ -172,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="add rides whose stunts follow one another (a stress set)",
     )
-    evaluate.add_argument("--workers", type=int, default=1, help="processes")
+    evaluate.add_argument("--workers", type=_positive, default=1, help="processes")
     evaluate.add_argument("--json", type=Path, default=None, help="write figures")
     evaluate.add_argument(
         "--recording", type=Path, default=None, help="a recorded file to judge"
@@ -180,6 +198,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--time-unit", default=None, choices=sorted(TIME_UNITS))
     evaluate.add_argument("--accel-unit", default=None, choices=sorted(ACCEL_UNITS))
     evaluate.add_argument("--gyro-unit", default=None, choices=sorted(GYRO_UNITS))
+    evaluate.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=HEADER",
+        help="with --recording: map a field to a CSV header, e.g. time=stamp",
+    )
     return parser
 
 
@@ -251,7 +276,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .assess import FULL_PLAN, QUICK_PLAN, assess_models
-    from .dataset import split_seeds
+    from .dataset import VALIDATION_SEED_OFFSET, split_seeds
     from .report import print_figures
 
     for info in infos:
@@ -271,6 +296,23 @@ def _evaluate(args: argparse.Namespace) -> int:
         "hard_riding_sessions": args.hard_riding_sessions,
     }
     plan = replace(plan, **{k: v for k, v in counts.items() if v is not None})
+    if plan.count == 0:
+        print("crash-model: nothing to evaluate: every count is 0", file=sys.stderr)
+        return EXIT_USAGE
+    if plan.count >= VALIDATION_SEED_OFFSET:
+        print(
+            f"crash-model: {plan.count} recordings: at most "
+            f"{VALIDATION_SEED_OFFSET - 1} fit in one seed's held-out range",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.json is not None and not args.json.parent.is_dir():
+        print(
+            f"crash-model: --json {args.json}: folder {args.json.parent} does "
+            "not exist (checked before the evaluation runs)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     _, seeds = split_seeds(args.seed, 1, plan.count)
     assessment = assess_models(infos, seeds[0], plan, args.workers)
     figures: dict[str, Any] = {
@@ -291,6 +333,7 @@ def _evaluate_recording(args: argparse.Namespace, info: Any) -> int:
     """Run a recorded file through the gateway's import and print its verdict."""
     import tempfile
 
+    from edge_agent.ingest.columns import parse_overrides
     from edge_agent.ingest.importer import ingest_file
     from edge_agent.ingest.units import UnitOptions
     from edge_agent.processing.crash import CrashDetector
@@ -298,6 +341,11 @@ def _evaluate_recording(args: argparse.Namespace, info: Any) -> int:
     units = UnitOptions(
         time_unit=args.time_unit, accel_unit=args.accel_unit, gyro_unit=args.gyro_unit
     )
+    try:
+        columns = parse_overrides(args.column) or None
+    except ValueError as exc:
+        print(f"crash-model evaluate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="crash-eval-") as out:
         try:
             result = ingest_file(
@@ -307,6 +355,7 @@ def _evaluate_recording(args: argparse.Namespace, info: Any) -> int:
                 Path(out),
                 CrashDetector(info),
                 units=units,
+                columns=columns,
             )
         except Exception as exc:  # the importer's errors name file and place
             message = str(exc)

@@ -130,6 +130,11 @@ def split_seeds(
         raise DatasetError(
             f"train_rides must be 1..{VALIDATION_SEED_OFFSET - 1}, found {train_rides}"
         )
+    if not 0 <= validation_rides < VALIDATION_SEED_OFFSET:
+        raise DatasetError(
+            f"validation_rides must be 0..{VALIDATION_SEED_OFFSET - 1}, found "
+            f"{validation_rides}"
+        )
     base = seed * 2 * VALIDATION_SEED_OFFSET
     train = [base + i for i in range(train_rides)]
     validation = [base + VALIDATION_SEED_OFFSET + i for i in range(validation_rides)]

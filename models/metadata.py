@@ -176,10 +176,7 @@ class ModelMetadata:
                 channels=spec.texts("channels"),
             ),
             outputs=shapes,
-            decision=DecisionRule(
-                threshold=decision.number("threshold"),
-                min_run_windows=decision.integer("min_run_windows"),
-            ),
+            decision=_decision(decision, source),
             created_utc=top.text("created_utc"),
             validation=top.mapping("validation"),
             training=top.mapping("training"),
@@ -192,6 +189,23 @@ class ModelMetadata:
             evaluation=top.mapping("evaluation") if top.has("evaluation") else {},
             schema=schema,
         )
+
+
+def _decision(fields: _Fields, source: str) -> DecisionRule:
+    """Return the decision rule, refusing one that could never (or always) fire."""
+    threshold = fields.number("threshold")
+    min_run = fields.integer("min_run_windows")
+    if not 0.0 < threshold < 1.0:  # NaN fails too
+        raise ModelMetadataError(
+            f"{source}: field 'decision.threshold': expected a probability "
+            f"strictly between 0 and 1, found {threshold!r}"
+        )
+    if min_run < 1:
+        raise ModelMetadataError(
+            f"{source}: field 'decision.min_run_windows': expected 1 or more, "
+            f"found {min_run}"
+        )
+    return DecisionRule(threshold, min_run)
 
 
 def _precision(top: _Fields, source: str) -> str:

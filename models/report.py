@@ -26,7 +26,15 @@ def _pct(value: float | None) -> str:
 
 
 def _rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+    return "no hours" if value is None else f"{value:.2f}/1000 h"
+
+
+def _group_order(name: str) -> tuple[int, float, str]:
+    """Sort numeric group names (native rates) by value, the rest by name."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
 
 
 def _line(name: str, g: dict[str, Any]) -> str:
@@ -38,9 +46,9 @@ def _line(name: str, g: dict[str, Any]) -> str:
     )
     return (
         f"  {name:<12} {crashes}; false alarms {g['false_alarms_riding']} in "
-        f"{g['riding_h']:.1f} h riding ({_rate(g['false_alarms_per_1000h_riding'])}"
-        f"/1000 h), {g['false_alarms_offbike']} in {g['offbike_h']:.1f} h off-bike "
-        f"({_rate(g['false_alarms_per_1000h_offbike'])}/1000 h)"
+        f"{g['riding_h']:.1f} h riding ({_rate(g['false_alarms_per_1000h_riding'])}),"
+        f" {g['false_alarms_offbike']} in {g['offbike_h']:.1f} h off-bike "
+        f"({_rate(g['false_alarms_per_1000h_offbike'])})"
     )
 
 
@@ -96,8 +104,9 @@ def print_figures(figures: dict[str, Any], out: TextIO) -> None:
         print(_line("total", model["total"]), file=out)
         for key in ("scenario", "crash", "native_rate_hz"):
             print(f" by {key}:", file=out)
-            for group, g in model.get(key, {}).items():
-                print(_line(group, g), file=out)
+            groups = model.get(key, {})
+            for group in sorted(groups, key=_group_order):
+                print(_line(group, groups[group]), file=out)
         p95 = model["total"]["crash_time_error_p95_s"]
         if p95 is not None:
             print(f"  crash time error p95 {p95:.3f} s", file=out)

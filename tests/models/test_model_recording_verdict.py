@@ -58,3 +58,34 @@ def test_recording_errors_name_the_file_once_and_bad_units_are_refused(
         main(["evaluate", "--recording", str(path), "--accel-unit", "furlong"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'furlong'" in capsys.readouterr().err
+
+
+def test_recording_columns_can_be_named_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t_ms = np.arange(12_000) * 10
+    rows = ["stamp,Ax,Ay,Az,Gx,Gy,Gz"] + [f"{t},0,0,1,0,0,0" for t in t_ms]
+    path = tmp_path / "stamped.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["evaluate", "--recording", str(path), *UNITS]) == 4
+    assert "--column" in capsys.readouterr().err
+    named = ["--column", "time=stamp"]
+    assert main(["evaluate", "--recording", str(path), *UNITS, *named]) == 0
+    assert "crash detected: false" in capsys.readouterr().out
+    assert main(["evaluate", "--recording", str(path), "--column", "time"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--crash-rides", "0", "--normal-rides", "0", "--offbike-sessions", "0"],
+         "nothing to evaluate"),
+        (["--crash-rides", "1000000"], "at most 999999"),
+        (["--json", "/no/such/folder/figures.json"], "does not exist"),
+    ],
+)  # fmt: skip
+def test_evaluation_requests_that_cannot_work_are_refused_up_front(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", *args]) == 2
+    assert message in capsys.readouterr().err

@@ -78,6 +78,10 @@ def test_missing_model_file_is_named(tmp_path: Path) -> None:
     [
         (lambda d: d.pop("sha256"), "field 'sha256' is missing"),
         (lambda d: d["decision"].update(threshold="high"), "decision.threshold"),
+        (lambda d: d["decision"].update(threshold=float("nan")), "between 0 and 1"),
+        (lambda d: d["decision"].update(threshold=2.0), "between 0 and 1"),
+        (lambda d: d["decision"].update(threshold=0), "between 0 and 1"),
+        (lambda d: d["decision"].update(min_run_windows=0), "1 or more"),
         (lambda d: d["input"].update(shape=[-1, "200", 6]), "input.shape"),
         (lambda d: d.update(schema="other/1"), "field 'schema'"),
         (lambda d: d["outputs"].pop("embedding"), "outputs.embedding"),
