@@ -348,7 +348,10 @@ def import_file(
     """Copy an archived file in and register it as pulled (idempotent).
 
     The copy runs without ``lock`` held, so a long import does not stall a
-    BLE pull writing into the same buffer.
+    BLE pull writing into the same buffer. An import that was quarantined
+    before (say, for missing unit options) is taken in again as pulled: the
+    operator asked for it once more, perhaps with other options; the earlier
+    quarantine entry stays where it is as the record of that refusal.
     """
     check_log_id(log_id)
     suffix = "".join(source.suffixes)[-MAX_SUFFIX_CHARS:] or RAW_SUFFIX
@@ -362,12 +365,21 @@ def import_file(
                 f"with SHA-256 {existing['sha256_hex']}, file has {found}"
             )
 
+    def refused_import(row: dict[str, Any] | None) -> bool:
+        return (
+            row is not None
+            and row["state"] == LogState.QUARANTINED.value
+            and row["source"] == "import"
+        )
+
     with lock:
         existing = fetch_log_row(db, log_id)
-    if existing is not None:
+    if existing is not None and not refused_import(existing):
         same_content(existing)
         _fill_identity(db, lock, existing, suit_serial, rider_id)
         return
+    if existing is not None:
+        same_content(existing)
 
     # Copy to a private temporary name, then publish it under the lock.
     staging = temp_path_for(target)
@@ -375,12 +387,15 @@ def import_file(
     try:
         with lock:
             existing = fetch_log_row(db, log_id)
-            if existing is not None:
+            if existing is not None and not refused_import(existing):
                 same_content(existing)
                 _fill_identity(db, lock, existing, suit_serial, rider_id)
                 return
             staging.replace(target)
             fsync_dir(target.parent)
+            if existing is not None:
+                _retake_refused(db, existing, target.relative_to(root), source)
+                return
             db.table("logs").insert(
                 _new_row(
                     log_id=log_id,
@@ -403,6 +418,33 @@ def import_file(
         log_id,
         source,
         size_bytes,
+    )
+
+
+def _retake_refused(
+    db: sqlite_utils.Database, row: dict[str, Any], raw_relpath: Path, source: Path
+) -> None:
+    """Turn a quarantined import back into a pulled log (the caller holds the
+    lock; its bytes are in place again at ``raw_relpath``)."""
+    with db.atomic():
+        update_log(
+            db,
+            row["log_id"],
+            expect_states=[LogState.QUARANTINED],
+            new_state=LogState.PULLED,
+            raw_relpath=str(raw_relpath),
+            original_name=source.name,
+            outputs_json="{}",
+            analytics_json=None,
+            crash_detected=None,
+            error=None,
+            quarantine_relpath=None,
+        )
+    _LOGGER.warning(
+        "log %s: imported again from %s after it was refused (%s); processing it anew",
+        row["log_id"],
+        source,
+        row["error"],
     )
 
 

@@ -8,7 +8,9 @@ A log moves forward only::
 
 ``quarantined`` keeps the bytes aside with a reason. A log quarantined while
 it was being pulled may be pulled again from the start (the suit still holds
-it), which is the one way back to ``pulling``.
+it), which is the one way back to ``pulling``; an imported file that was
+refused goes back to ``pulled`` when the operator imports it again (a fresh
+copy of the operator's file, perhaps with other unit options).
 
 Start-up recovery takes two more steps back that no caller can ask for: a
 ``processed`` log whose outputs vanished goes back to ``pulled`` (processed
@@ -52,7 +54,7 @@ ALLOWED_TRANSITIONS: dict[LogState, frozenset[LogState]] = {
     LogState.UPLOADED: frozenset({LogState.RELEASED}),
     LogState.RELEASED: frozenset({LogState.PURGED}),
     LogState.PURGED: frozenset(),
-    LogState.QUARANTINED: frozenset({LogState.PULLING}),
+    LogState.QUARANTINED: frozenset({LogState.PULLING, LogState.PULLED}),
 }
 
 _ACTIONS: dict[LogState, WorkAction] = {

@@ -73,10 +73,28 @@ def test_bad_files_are_quarantined_and_the_rest_goes_on(
     assert len([p for p in quarantine.iterdir() if p.is_dir()]) == 2
     # The operator's originals are untouched.
     assert truncated.read_bytes().startswith(b"SUITLOG")
-    # Importing the same bad file again says it was refused before.
+    # Importing the same bad file again tries it anew: refused again, and the
+    # first refusal's quarantine entry is kept beside the new one.
     assert _ingest(tmp_path / "work", truncated) == 4
     out = capsys.readouterr().out
-    assert f"rejected {truncated}: refused before (kept in " in out
+    assert f"rejected {truncated}: " in out and "byte" in out
+    assert len([p for p in quarantine.iterdir() if p.is_dir()]) == 3
+
+
+def test_refused_import_is_taken_again_with_the_missing_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "export.csv"
+    csv.write_text(
+        "Time,Ax,Ay,Az,Gx,Gy,Gz\n"
+        + "".join(f"{i * 10},0,0,1,0,0,0\n" for i in range(600))
+    )
+    assert _ingest(tmp_path / "work", csv, units=[]) == 4
+    assert "--time-unit" in capsys.readouterr().out
+    assert _ingest(tmp_path / "work", csv) == 0
+    out = capsys.readouterr().out
+    assert "rejected" not in out and f"{csv} -> " in out
+    assert len(_analytics(tmp_path / "work")) == 1
 
 
 def test_missing_unit_options_name_the_file_and_option(
