@@ -200,6 +200,8 @@ def process_pending(runtime: AgentRuntime, progress: Progress = SILENT) -> StepR
     pending = buffer.logs([LogState.PULLED])
     for number, record in enumerate(pending, start=1):
         who = f"suit {record.suit_serial}: log {record.log_id}"
+        if record.source == "import" and record.original_name:
+            who += f" (imported from {record.original_name})"
         identity = runtime.config.identity(record.suit_serial)
         if record.rider_id is None and identity is not None:
             # A row rebuilt from disk after the index was lost has no rider.
