@@ -155,6 +155,15 @@ def run(args: argparse.Namespace) -> ExitCode:
             except LogConflictError as exc:
                 report.quarantined[str(path)] = str(exc)
                 continue
+            if (record.rider_id not in (None, args.rider)) or (
+                record.suit_serial != args.suit
+            ):
+                report.quarantined[str(path)] = (
+                    f"imported before as log {log_id} of rider {record.rider_id}, "
+                    f"suit {record.suit_serial}; a log belongs to one rider and "
+                    "suit, so it stays theirs"
+                )
+                continue
             if record.raw_path is not None:
                 copies[str(record.raw_path)] = str(path)
             if record.state is LogState.QUARANTINED:

@@ -121,3 +121,21 @@ def test_ids_no_object_key_can_hold_are_a_usage_error(
     assert main([*argv, str(log)]) == 2
     assert "cannot be a key segment" in capsys.readouterr().err
     assert not workdir.exists()
+
+
+def test_a_file_imported_for_one_rider_is_not_silently_given_to_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "export.csv"
+    csv.write_text(
+        "Time,Ax,Ay,Az,Gx,Gy,Gz\n"
+        + "".join(f"{i * 10},0,0,1,0,0,0\n" for i in range(600))
+    )
+    assert _ingest(tmp_path / "work", csv) == 0
+    capsys.readouterr()
+    argv = ["ingest", "--workdir", str(tmp_path / "work"), "--rider", "r2"]
+    assert main([*argv, "--suit", "bike1", *UNITS, str(csv)]) == 4
+    out = capsys.readouterr().out
+    assert f"rejected {csv}: imported before as log " in out
+    assert "of rider r1, suit bike1" in out
+    assert len(_analytics(tmp_path / "work")) == 1
