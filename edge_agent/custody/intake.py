@@ -394,7 +394,14 @@ def import_file(
             staging.replace(target)
             fsync_dir(target.parent)
             if existing is not None:
-                _retake_refused(db, existing, target.relative_to(root), source)
+                _retake_refused(
+                    db,
+                    existing,
+                    target.relative_to(root),
+                    source,
+                    suit_serial,
+                    rider_id,
+                )
                 return
             db.table("logs").insert(
                 _new_row(
@@ -422,16 +429,24 @@ def import_file(
 
 
 def _retake_refused(
-    db: sqlite_utils.Database, row: dict[str, Any], raw_relpath: Path, source: Path
+    db: sqlite_utils.Database,
+    row: dict[str, Any],
+    raw_relpath: Path,
+    source: Path,
+    suit_serial: str,
+    rider_id: str | None,
 ) -> None:
     """Turn a quarantined import back into a pulled log (the caller holds the
-    lock; its bytes are in place again at ``raw_relpath``)."""
+    lock; its bytes are in place again at ``raw_relpath``). The refused import
+    produced nothing, so it takes the suit and rider this import names."""
     with db.atomic():
         update_log(
             db,
             row["log_id"],
             expect_states=[LogState.QUARANTINED],
             new_state=LogState.PULLED,
+            suit_serial=suit_serial,
+            rider_id=rider_id,
             raw_relpath=str(raw_relpath),
             original_name=source.name,
             outputs_json="{}",

@@ -89,12 +89,15 @@ def test_refused_import_is_taken_again_with_the_missing_options(
         "Time,Ax,Ay,Az,Gx,Gy,Gz\n"
         + "".join(f"{i * 10},0,0,1,0,0,0\n" for i in range(600))
     )
-    assert _ingest(tmp_path / "work", csv, units=[]) == 4
+    argv = ["ingest", "--workdir", str(tmp_path / "work"), "--suit", "bike1"]
+    assert main([*argv, "--rider", "r9", str(csv)]) == 4
     assert "--time-unit" in capsys.readouterr().out
+    # Taken again with the options, for the rider this import names.
     assert _ingest(tmp_path / "work", csv) == 0
     out = capsys.readouterr().out
     assert "rejected" not in out and f"{csv} -> " in out
-    assert len(_analytics(tmp_path / "work")) == 1
+    [analytics] = _analytics(tmp_path / "work")
+    assert analytics["rider_id"] == "r1"
 
 
 def test_missing_unit_options_name_the_file_and_option(
