@@ -333,7 +333,7 @@ def _evaluate_recording(args: argparse.Namespace, info: Any) -> int:
     """Run a recorded file through the gateway's import and print its verdict."""
     import tempfile
 
-    from edge_agent.ingest.columns import parse_overrides
+    from edge_agent.ingest.columns import FIELDS, parse_overrides
     from edge_agent.ingest.importer import ingest_file
     from edge_agent.ingest.units import UnitOptions
     from edge_agent.processing.crash import CrashDetector
@@ -342,7 +342,7 @@ def _evaluate_recording(args: argparse.Namespace, info: Any) -> int:
         time_unit=args.time_unit, accel_unit=args.accel_unit, gyro_unit=args.gyro_unit
     )
     try:
-        columns = parse_overrides(args.column) or None
+        columns = parse_overrides(args.column, known=FIELDS) or None
     except ValueError as exc:
         print(f"crash-model evaluate: {exc}", file=sys.stderr)
         return EXIT_USAGE

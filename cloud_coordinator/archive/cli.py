@@ -21,6 +21,7 @@ from edge_agent.ingest import (
     TIME_REFERENCES,
     TIME_UNITS,
     UnitOptions,
+    parse_overrides,
 )
 from edge_agent.processing import CrashDetector
 from edge_agent.service.progress import TerminalProgress
@@ -95,23 +96,10 @@ def add_command(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _columns(specs: list[str]) -> dict[str, str] | None:
-    columns = {}
-    for spec in specs:
-        field, sep, header = spec.partition("=")
-        if not sep or field not in FIELDS or not header:
-            raise ValueError(
-                f"--column {spec!r}: expected FIELD=HEADER with FIELD one of "
-                f"{', '.join(FIELDS)}"
-            )
-        columns[field] = header
-    return columns or None
-
-
 def run(config: CoordinatorConfig, args: argparse.Namespace) -> int:
     """Upload and process the folder; print a line per file; return the code."""
     try:
-        columns = _columns(args.column)
+        columns = parse_overrides(args.column, known=FIELDS) or None
         units = UnitOptions(
             time_unit=args.time_unit,
             accel_unit=args.accel_unit,

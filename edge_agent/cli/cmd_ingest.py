@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import GatewayConfig, StoreConfig, SuitIdentity, load_config
 from edge_agent.custody import LogConflictError, LogState
-from edge_agent.ingest import ACCEL_UNITS, FIELDS, GYRO_UNITS, TIME_UNITS, UnitOptions
+from edge_agent.ingest import (
+    ACCEL_UNITS,
+    FIELDS,
+    GYRO_UNITS,
+    TIME_UNITS,
+    UnitOptions,
+    parse_overrides,
+)
 from edge_agent.service.progress import TerminalProgress
 from edge_agent.service.runtime import open_runtime
 from edge_agent.service.steps import (
@@ -91,19 +99,6 @@ def import_log_id(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def _columns(specs: list[str]) -> dict[str, str]:
-    columns = {}
-    for spec in specs:
-        field, sep, header = spec.partition("=")
-        if not sep or field not in FIELDS or not header:
-            raise SystemExit(
-                f"edge-agent ingest: --column {spec!r}: expected FIELD=HEADER with "
-                f"FIELD one of {', '.join(FIELDS)}"
-            )
-        columns[field] = header
-    return columns
-
-
 def _key_id(field_name: str) -> Callable[[str], str]:
     """Return an argparse type that refuses ids no object key can hold."""
 
@@ -136,7 +131,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     units = UnitOptions(
         time_unit=args.time_unit, accel_unit=args.accel_unit, gyro_unit=args.gyro_unit
     )
-    columns = _columns(args.column)
+    try:
+        columns = parse_overrides(args.column, known=FIELDS)
+    except ValueError as exc:
+        print(f"edge-agent ingest: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     runtime = open_runtime(config)
     report = StepReport()
     imported: dict[str, Path] = {}

@@ -205,17 +205,29 @@ def map_columns(
     return ColumnMap(mapped)
 
 
-def parse_overrides(specs: Sequence[str]) -> dict[str, str]:
+def parse_overrides(
+    specs: Sequence[str], known: Sequence[str] | None = None
+) -> dict[str, str]:
     """Parse ``FIELD=HEADER`` strings (the CLI's ``--column``) into a mapping.
 
+    Args:
+        specs: the strings as given.
+        known: the fields a command accepts (e.g. ``FIELDS``); None: any.
+
     Raises:
-        ValueError: a spec has no ``=``, an empty side, or repeats a field.
+        ValueError: a spec has no ``=``, an empty side, names a field not in
+            ``known``, or repeats a field.
     """
     overrides: dict[str, str] = {}
     for spec in specs:
         field, sep, header = spec.partition("=")
         if not sep or not field.strip() or not header.strip():
             raise ValueError(f"--column {spec!r}: expected FIELD=HEADER, e.g. Ax=acc_x")
+        if known is not None and field.strip() not in known:
+            raise ValueError(
+                f"--column {spec!r}: unknown field '{field.strip()}'; fields: "
+                f"{', '.join(known)}"
+            )
         if field.strip() in overrides:
             raise ValueError(f"--column {spec!r}: field '{field.strip()}' given twice")
         overrides[field.strip()] = header.strip()

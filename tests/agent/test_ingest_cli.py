@@ -142,3 +142,13 @@ def test_a_file_imported_for_one_rider_is_not_silently_given_to_another(
     assert f"rejected {csv}: imported before as log " in out
     assert "of rider r1, suit bike1" in out
     assert len(_analytics(tmp_path / "work")) == 1
+
+
+def test_unknown_column_field_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "export.csv"
+    csv.write_text("Time,Ax,Ay,Az,Gx,Gy,Gz\n0,0,0,1,0,0,0\n")
+    argv = ["--rider", "r1", "--suit", "s1", "--column", "temperature=Time", str(csv)]
+    assert main(["ingest", "--workdir", str(tmp_path / "w"), *argv]) == 2
+    assert "unknown field 'temperature'" in capsys.readouterr().err
