@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import InvalidRecord
-from .models import check_identifier
+from .models import CatalogObject, check_identifier
 
 __all__ = [
     "AuditAction",
@@ -123,6 +123,20 @@ class AuditEntry:
             detail=_clip(self.detail),
             at=self.at,
             audit_id=self.audit_id,
+        )
+
+    def about(self, item: CatalogObject) -> AuditEntry:
+        """Return the entry naming ``item`` (rider, suit, log, place, bytes)."""
+        return dataclasses.replace(
+            self,
+            rider_id=item.rider_id,
+            suit_id=item.suit_id,
+            log_id=item.log_id,
+            bucket=item.bucket,
+            key=item.key,
+            object_id=item.object_id,
+            sha256_hex=item.sha256_hex,
+            size_bytes=item.size_bytes,
         )
 
 

@@ -20,7 +20,6 @@ window, forward to the announced date when that is later.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from abc import abstractmethod
@@ -271,17 +270,7 @@ class LifecycleSql:
                 f"{self._p('object_id')}",
                 {"object_id": item.object_id},
             )
-            described = dataclasses.replace(
-                entry,
-                rider_id=item.rider_id,
-                suit_id=item.suit_id,
-                log_id=item.log_id,
-                bucket=item.bucket,
-                key=item.key,
-                object_id=item.object_id,
-                sha256_hex=item.sha256_hex,
-                size_bytes=item.size_bytes,
-            )
+            described = entry.about(item)
             self._insert(
                 cursor, "audit_log", self._audit_values(described, self._now())
             )
@@ -439,20 +428,16 @@ class LifecycleSql:
                         "at": self._dialect.time_in(at),
                     },
                 )
-                audit = AuditEntry(
-                    AuditAction.RETENTION_NOTICE,
-                    self._notice_actor,
-                    rider_id=item.rider_id,
-                    suit_id=item.suit_id,
-                    log_id=item.log_id,
-                    bucket=item.bucket,
-                    key=item.key,
-                    object_id=item.object_id,
-                    sha256_hex=item.sha256_hex,
-                    size_bytes=item.size_bytes,
-                    detail=f"rider told at {at.isoformat()}: deleted after "
-                    f"{until.isoformat()}",
-                ).validated()
+                audit = (
+                    AuditEntry(
+                        AuditAction.RETENTION_NOTICE,
+                        self._notice_actor,
+                        detail=f"rider told at {at.isoformat()}: deleted after "
+                        f"{until.isoformat()}",
+                    )
+                    .about(item)
+                    .validated()
+                )
                 self._insert(
                     cursor, "audit_log", self._audit_values(audit, self._now())
                 )

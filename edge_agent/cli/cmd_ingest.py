@@ -166,13 +166,10 @@ def run(args: argparse.Namespace) -> ExitCode:
             if record.raw_path is not None:
                 copies[str(record.raw_path)] = str(path)
             if record.state is LogState.QUARANTINED:
-                # The same bytes were refused before: say so again.
-                error = str(record.error)
-                copy = error.split(": ", 1)[0]
-                if log_id in copy:  # the buffer's copy, named by log id
-                    copies[copy] = str(path)
+                # Pulled from a suit and refused then (a refused import is
+                # taken again instead): the same bytes stay refused.
                 report.quarantined[log_id] = (
-                    f"refused before (kept in {record.quarantine_path}): {error}"
+                    f"refused before (kept in {record.quarantine_path}): {record.error}"
                 )
             write_import_options(buffer.output_dir(log_id), units, columns)
             imported[log_id] = path

@@ -21,6 +21,13 @@ def _ingest(workdir: Path, *files: Path, units: list[str] = UNITS) -> int:
     return main([*argv, *units, *map(str, files)])
 
 
+def _still_export(path: Path) -> Path:
+    """Write 6 s of a suit lying still, logged at 100 Hz without units."""
+    rows = "".join(f"{i * 10},0,0,1,0,0,0\n" for i in range(600))
+    path.write_text("Time,Ax,Ay,Az,Gx,Gy,Gz\n" + rows)
+    return path
+
+
 def _analytics(workdir: Path) -> list[dict[str, object]]:
     found = sorted((workdir / "store" / "analytics").rglob("*.json"))
     return [
@@ -84,11 +91,7 @@ def test_bad_files_are_quarantined_and_the_rest_goes_on(
 def test_refused_import_is_taken_again_with_the_missing_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    csv = tmp_path / "export.csv"
-    csv.write_text(
-        "Time,Ax,Ay,Az,Gx,Gy,Gz\n"
-        + "".join(f"{i * 10},0,0,1,0,0,0\n" for i in range(600))
-    )
+    csv = _still_export(tmp_path / "export.csv")
     argv = ["ingest", "--workdir", str(tmp_path / "work"), "--suit", "bike1"]
     assert main([*argv, "--rider", "r9", str(csv)]) == 4
     assert "--time-unit" in capsys.readouterr().out
@@ -129,11 +132,7 @@ def test_ids_no_object_key_can_hold_are_a_usage_error(
 def test_a_file_imported_for_one_rider_is_not_silently_given_to_another(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    csv = tmp_path / "export.csv"
-    csv.write_text(
-        "Time,Ax,Ay,Az,Gx,Gy,Gz\n"
-        + "".join(f"{i * 10},0,0,1,0,0,0\n" for i in range(600))
-    )
+    csv = _still_export(tmp_path / "export.csv")
     assert _ingest(tmp_path / "work", csv) == 0
     capsys.readouterr()
     argv = ["ingest", "--workdir", str(tmp_path / "work"), "--rider", "r2"]
